@@ -1,0 +1,1 @@
+"""The relational database: models, engine, and the repositories that implement core ports."""

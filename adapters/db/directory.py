@@ -1,0 +1,101 @@
+"""The Directory port on SQLAlchemy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db.engine import sessionmaker
+from adapters.db.models import DirectoryMembership, DirectoryUser
+from adapters.db.models import PlatformIdentity as IdentityRow
+from core.directory import DirectoryEntry, PlatformIdentity, Resolved, unknown
+from core.principals import principals_for_user
+
+
+class SqlDirectory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = sessionmaker(engine)
+
+    async def import_entries(self, entries: Sequence[DirectoryEntry], replace: bool) -> dict:
+        """Upsert every entry in one transaction; `replace` drops users missing from it."""
+        now = datetime.now(UTC)
+        emails = [e.email for e in entries]
+        async with self._sessions() as session, session.begin():
+            existing = set(await session.scalars(select(DirectoryUser.email)))
+            removed = sorted(existing - set(emails)) if replace else []
+            if removed:
+                await session.execute(delete(DirectoryUser).where(DirectoryUser.email.in_(removed)))
+            touched = [*emails, *removed]
+            if touched:
+                await session.execute(
+                    delete(DirectoryMembership).where(DirectoryMembership.email.in_(touched))
+                )
+                await session.execute(delete(IdentityRow).where(IdentityRow.email.in_(touched)))
+            # An identity moved to another user in this file must not collide with its old row.
+            ids = [(i.platform, i.tenant_id, i.external_id) for e in entries for i in e.identities]
+            if ids:
+                await session.execute(
+                    delete(IdentityRow).where(
+                        or_(
+                            *(
+                                (IdentityRow.platform == p)
+                                & (IdentityRow.tenant_id == t)
+                                & (IdentityRow.external_id == x)
+                                for p, t, x in ids
+                            )
+                        )
+                    )
+                )
+            await session.flush()
+            for entry in entries:
+                await session.merge(DirectoryUser(email=entry.email, name=entry.name, updated_at=now))
+            await session.flush()
+            session.add_all(
+                DirectoryMembership(email=e.email, group_name=g) for e in entries for g in e.groups
+            )
+            session.add_all(
+                IdentityRow(
+                    platform=i.platform,
+                    tenant_id=i.tenant_id,
+                    external_id=i.external_id,
+                    email=e.email,
+                )
+                for e in entries
+                for i in e.identities
+            )
+        return {
+            "imported": len(entries),
+            "created": len(set(emails) - existing),
+            "updated": len(set(emails) & existing),
+            "removed": len(removed),
+        }
+
+    async def resolve_email(self, email: str) -> Resolved:
+        email = email.strip().lower()
+        async with self._sessions() as session:
+            user = await session.get(DirectoryUser, email)
+            if user is None:
+                return unknown(email)
+            groups = await session.scalars(
+                select(DirectoryMembership.group_name).where(DirectoryMembership.email == email)
+            )
+            return Resolved(email=email, known=True, principals=principals_for_user(email, groups))
+
+    async def resolve_identity(self, identity: PlatformIdentity) -> Resolved:
+        external, tenant = identity.external_id, identity.tenant_id
+        if identity.platform == "teams":
+            external, tenant = external.lower(), tenant.lower()
+        async with self._sessions() as session:
+            email = await session.scalar(
+                select(IdentityRow.email).where(
+                    IdentityRow.platform == identity.platform,
+                    IdentityRow.external_id == external,
+                    IdentityRow.tenant_id.in_([tenant, ""]),
+                )
+            )
+        if email is None:
+            return unknown()
+        return await self.resolve_email(email)

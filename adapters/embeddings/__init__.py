@@ -1,0 +1,1 @@
+"""Embedders: the local MiniLM model (default) and litellm-served models."""

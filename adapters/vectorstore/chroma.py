@@ -1,0 +1,120 @@
+"""Chroma as the VectorIndex: embedded (PersistentClient) or a server (HttpClient).
+
+Each record is one passage: its id, its vector and its ACL key. The ACL key is immutable
+for an id (a passage id hashes the ACL key and the text), so a record read from the index
+can be permission-checked without another lookup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+from core.ports import IndexMismatchError, VectorMatch
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import chromadb  # noqa: E402  (telemetry must be off before import)
+from chromadb.api import ClientAPI  # noqa: E402
+
+
+def open_client(*, path: Path | None = None, url: str | None = None) -> ClientAPI:
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    if url:
+        parsed = urlparse(url)
+        return chromadb.HttpClient(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=settings,
+        )
+    assert path is not None
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class ChromaVectorIndex:
+    def __init__(self, client: ClientAPI, collection: str) -> None:
+        self._client = client
+        self._name = collection
+        self._collection = client.get_or_create_collection(
+            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+        self._batch = max(1, min(client.get_max_batch_size(), 4096))
+
+    def ensure_embedder(self, name: str, dimension: int) -> None:
+        """Record the embedder on an empty index; refuse a different one on a filled index."""
+        meta = dict(self._collection.metadata or {})
+        stored = (meta.get("embedder"), meta.get("dimension"))
+        if stored == (name, dimension):
+            return
+        if stored == (None, None) or self._collection.count() == 0:
+            meta.update(embedder=name, dimension=dimension)
+            self._collection.modify(metadata=meta)
+            return
+        raise IndexMismatchError(
+            f"the index was built with {stored[0]} ({stored[1]} dimensions) but the configured "
+            f"embedder is {name} ({dimension} dimensions): re-index with "
+            "`answerdesk ingest --reindex PATH...` or restore the previous embeddings setting"
+        )
+
+    def reset(self) -> None:
+        self._client.delete_collection(self._name)
+        self._collection = self._client.get_or_create_collection(
+            self._name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+
+    def upsert(
+        self, ids: Sequence[str], vectors: Sequence[Sequence[float]], acl_keys: Sequence[str]
+    ) -> None:
+        for start in range(0, len(ids), self._batch):
+            end = start + self._batch
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=[list(v) for v in vectors[start:end]],
+                metadatas=[{"acl_key": key} for key in acl_keys[start:end]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), self._batch):
+            self._collection.delete(ids=list(ids[start : start + self._batch]))
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), self._batch):
+            found.update(
+                self._collection.get(ids=list(ids[start : start + self._batch]), include=[])["ids"]
+            )
+        return found
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        return {i: list(map(float, v)) for i, v in zip(got["ids"], got["embeddings"], strict=True)}
+
+    def query(
+        self, vector: Sequence[float], n: int, acl_keys: Collection[str] | None = None
+    ) -> list[VectorMatch]:
+        where = None
+        if acl_keys is not None:
+            if not acl_keys:
+                return []
+            where = {"acl_key": {"$in": sorted(acl_keys)}}
+        result = self._collection.query(
+            query_embeddings=[list(vector)],
+            n_results=max(1, n),
+            where=where,
+            include=["distances", "metadatas"],
+        )
+        return [
+            VectorMatch(passage_id=i, acl_key=str(m["acl_key"]), similarity=1.0 - float(d))
+            for i, d, m in zip(
+                result["ids"][0], result["distances"][0], result["metadatas"][0], strict=True
+            )
+        ]
+
+    def count(self) -> int:
+        return self._collection.count()

@@ -1,0 +1,392 @@
+"""`answerdesk` command line. Bad input: one line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import structlog
+
+from bot.logging import configure_logging
+from bot.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+log = structlog.get_logger()
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{self.prog}: {message} (see --help)")
+
+
+def _fail(message: str) -> NoReturn:
+    print(message.splitlines()[0] if message else "error", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="answerdesk", description="Enterprise answer bot for Slack and Teams.")
+    parser.add_argument("--config", help=f"YAML config file (default: ${CONFIG_ENV})")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo corpus and directory when the index is empty",
+    )
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    up = db_sub.add_parser("upgrade", help="migrate to the newest schema")
+    up.add_argument("revision", nargs="?", default="head")
+    down = db_sub.add_parser("downgrade", help="migrate down to REVISION ('base' = empty)")
+    down.add_argument("revision")
+
+    ingest = sub.add_parser("ingest", help="add or update documents from files and folders")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--acl-file", type=Path, help="YAML rules: who may read which files")
+    ingest.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    ingest.add_argument("--reindex", action="store_true", help="drop the index and rebuild it")
+    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    directory = sub.add_parser("directory", help="people, groups and platform identities")
+    dsub = directory.add_subparsers(dest="directory_command", required=True, parser_class=_Parser)
+    imp = dsub.add_parser("import", help="import users from a YAML or CSV file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--replace", action="store_true", help="remove users missing from the file")
+    imp.add_argument("--json", action="store_true")
+    show = dsub.add_parser("show", help="a user's principals")
+    show.add_argument("email")
+    show.add_argument("--json", action="store_true")
+
+    search = sub.add_parser("search", help="permission-filtered retrieval, as a given user")
+    search.add_argument("query", nargs="?")
+    search.add_argument("--as", dest="as_email", required=True, metavar="EMAIL")
+    search.add_argument("-k", type=int, default=None, help="number of hits (default from config)")
+    search.add_argument("--file", type=Path, help="one query per line; JSON lines out")
+    search.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        os.environ[CONFIG_ENV] = args.config
+    try:
+        settings = load_settings()
+        configure_logging(settings.logging)
+        handler = _HANDLERS[args.command]
+        code = handler(settings, args)
+    except (ConfigError, UsageError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+def _run(coro_fn: Callable[..., Any], *args: Any) -> Any:
+    from core.acl import AclFileError
+    from core.directory import DirectoryFileError
+    from core.ports import IndexMismatchError
+
+    try:
+        return asyncio.run(coro_fn(*args))
+    except (AclFileError, DirectoryFileError, IndexMismatchError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- db ----------------------------------------------------------------------------------
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.db.engine import downgrade_sync, upgrade_sync
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.db_command == "upgrade":
+        upgrade_sync(settings.db_url, args.revision)
+    else:
+        downgrade_sync(settings.db_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+# --- ingest ------------------------------------------------------------------------------
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from core.acl import DEFAULT_POLICY, load_policy
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise UsageError(f"ingest: no such file or directory: {', '.join(missing)}")
+    # A bad ACL file stops everything before anything is written.
+    policy = load_policy(args.acl_file) if args.acl_file else DEFAULT_POLICY
+    report = _run(_ingest_async, settings, args, policy)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        summary = report.to_dict()
+        print(
+            f"ingested: {summary['added']} added, {summary['updated']} updated, "
+            f"{summary['unchanged']} unchanged, {summary['pruned']} pruned, "
+            f"{len(report.failed)} failed; {summary['chunks']} chunks, "
+            f"{summary['exact_duplicates']} exact and {summary['near_duplicates']} near "
+            f"duplicates, {summary['seconds']} s"
+        )
+    for failure in report.failed:
+        print(f"failed: {failure['path']}: {failure['reason']}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+async def _ingest_async(settings: Settings, args: argparse.Namespace, policy: Any) -> Any:
+    from bot.wiring import build_services
+
+    services = await build_services(settings, reindex=args.reindex)
+    try:
+        async with services.ingest_lock():
+            return await services.ingestor.ingest(
+                args.paths,
+                policy,
+                prune=args.prune,
+                progress=None if args.json else _progress_bar(),
+            )
+    finally:
+        await services.close()
+
+
+def _progress_bar() -> Callable[[int, int, str], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(number: int, total: int, name: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="file", file=sys.stderr)
+        bar["bar"].set_postfix_str(name[-40:])
+        bar["bar"].update(1)
+        if number == total:
+            bar["bar"].close()
+
+    return update
+
+
+# --- directory ---------------------------------------------------------------------------
+
+
+def _directory(settings: Settings, args: argparse.Namespace) -> int:
+    if args.directory_command == "import":
+        from core.directory import load_directory_file
+
+        entries = _run(_parse_directory, load_directory_file, args.file)
+        result = _run(_directory_import, settings, entries, args.replace)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(
+                f"directory: {result['imported']} users ({result['created']} new, "
+                f"{result['updated']} updated, {result['removed']} removed)"
+            )
+        return 0
+    resolved = _run(_resolve_email, settings, args.email)
+    payload = {
+        "email": resolved.email,
+        "known": resolved.known,
+        "principals": sorted(resolved.principals),
+    }
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        note = "" if resolved.known else " (not in the directory: public only)"
+        print(f"{resolved.email}{note}: {', '.join(payload['principals'])}")
+    return 0
+
+
+async def _parse_directory(loader: Callable[[Path], Any], path: Path) -> Any:
+    return loader(path)
+
+
+async def _directory_import(settings: Settings, entries: Any, replace: bool) -> dict:
+    from adapters.db.directory import SqlDirectory
+    from adapters.db.engine import create_engine, upgrade
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    try:
+        return await SqlDirectory(engine).import_entries(entries, replace=replace)
+    finally:
+        await engine.dispose()
+
+
+async def _resolve_email(settings: Settings, email: str) -> Any:
+    from adapters.db.directory import SqlDirectory
+    from adapters.db.engine import create_engine, upgrade
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    try:
+        return await SqlDirectory(engine).resolve_email(email)
+    finally:
+        await engine.dispose()
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def _search(settings: Settings, args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.file is None):
+        raise UsageError("search: give either QUERY or --file QUERIES.txt")
+    if args.k is not None and not 1 <= args.k <= 100:
+        raise UsageError("search: -k must be between 1 and 100")
+    if args.file is not None:
+        try:
+            queries = [q.strip() for q in args.file.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"search: cannot read {args.file}: {exc}") from None
+        queries = [q for q in queries if q]
+    else:
+        queries = [args.query]
+    if not all(q.strip() for q in queries):
+        raise UsageError("search: the query is empty")
+    results = _run(_search_async, settings, args.as_email, queries, args.k)
+    for result in results:
+        if args.json or args.file is not None:
+            print(json.dumps(result))
+        else:
+            print(_format_search(result))
+    return 0
+
+
+async def _search_async(
+    settings: Settings, email: str, queries: list[str], k: int | None
+) -> list[dict]:
+    from bot.wiring import build_services
+
+    services = await build_services(settings)
+    try:
+        resolved = await services.directory.resolve_email(email)
+        out = []
+        for query in queries:
+            result = await services.retriever.search(query, resolved.principals, k)
+            out.append(
+                {
+                    "query": query,
+                    "as": resolved.email,
+                    "known_user": resolved.known,
+                    "principals": sorted(resolved.principals),
+                    **({} if resolved.known else {"note": "unknown user: public documents only"}),
+                    "hits": [
+                        {
+                            "chunk_id": h.chunk.chunk_id,
+                            "document_id": h.chunk.document_id,
+                            "title": h.chunk.title,
+                            "source": h.chunk.source,
+                            "page": h.chunk.page,
+                            "score": h.score,
+                        }
+                        for h in result.hits
+                    ],
+                }
+            )
+        return out
+    finally:
+        await services.close()
+
+
+def _format_search(result: dict) -> str:
+    lines = [f"{result['query']!r} as {result['as']} ({', '.join(result['principals'])})"]
+    if "note" in result:
+        lines.append(f"  note: {result['note']}")
+    for n, hit in enumerate(result["hits"], start=1):
+        page = f", p. {hit['page']}" if hit["page"] else ""
+        lines.append(f"  {n}. {hit['title']} — {hit['source']}{page} (score {hit['score']:.3f})")
+    if not result["hits"]:
+        lines.append("  no readable documents match")
+    return "\n".join(lines)
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    _run(_serve_async, settings, host, port, args.demo)
+    return 0
+
+
+async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> None:
+    import signal
+
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.wiring import build_services
+
+    services = await build_services(settings)
+    if demo:
+        await _load_demo(services)
+    runner = web.AppRunner(create_app(services), handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise UsageError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+        print(f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz)", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+async def _load_demo(services: Any) -> None:
+    """The demo directory and corpus, loaded once into an empty index."""
+    from core.acl import load_policy
+    from core.directory import load_directory_file
+
+    if await asyncio.to_thread(services.index.count) > 0:
+        return
+    log.info("loading demo corpus", path=str(DEMO_DIR / "corpus"))
+    await services.directory.import_entries(
+        load_directory_file(DEMO_DIR / "directory.yaml"), replace=False
+    )
+    async with services.ingest_lock():
+        report = await services.ingestor.ingest(
+            [DEMO_DIR / "corpus"], load_policy(DEMO_DIR / "acl.yaml")
+        )
+    summary = report.to_dict()
+    log.info("demo corpus ingested", documents=summary["added"], chunks=summary["chunks"])
+
+
+_HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "db": _db,
+    "ingest": _ingest,
+    "directory": _directory,
+    "search": _search,
+    "serve": _serve,
+}

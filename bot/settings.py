@@ -1,0 +1,173 @@
+"""Settings: one YAML file (`ANSWERDESK_CONFIG`) plus `ANSWERDESK_*` environment overrides.
+
+Nested keys use `__` (`ANSWERDESK_RETRIEVAL__TOP_K=8`). Secrets never live in the file: a
+setting that needs one names the environment variable that holds it (`api_key_env`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "ANSWERDESK_CONFIG"
+_SECRET_WORDS = ("password", "secret", "token", "api_key")
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot be used; the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Section):
+    model: str | None = None  # a litellm embedding model; None → local MiniLM
+    api_base: str | None = None
+    api_key_env: str | None = None
+    dimension: int | None = Field(default=None, gt=0)
+    batch_size: int = Field(default=64, gt=0, le=2048)
+
+
+class IngestSettings(_Section):
+    chunk_max_chars: int = Field(default=900, ge=200, le=4000)
+    chunk_overlap_chars: int = Field(default=150, ge=0, le=1000)
+    near_duplicate_similarity: float = Field(default=0.95, gt=0, le=1)
+
+
+class RetrievalSettings(_Section):
+    top_k: int = Field(default=5, gt=0, le=100)
+    hybrid: bool = True
+    rrf_k: int = Field(default=60, gt=0)
+    candidates: int = Field(default=50, ge=5, le=1000)
+    max_overfetch: int = Field(default=400, ge=10, le=10000)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ANSWERDESK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ANSWERDESK_DATABASE_URL", "database_url"),
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CHROMA_URL", "ANSWERDESK_CHROMA_URL", "chroma_url"),
+    )
+    chroma_collection: str = "answerdesk_chunks"
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    logging: LoggingSettings = LoggingSettings()
+    server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> Settings:
+        if self.database_url and "://" not in self.database_url:
+            raise ValueError("database_url must be a SQLAlchemy URL such as postgresql+asyncpg://…")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise ValueError("chroma_url must start with http:// or https://")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return _async_driver(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'answerdesk.db').resolve()}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            return {}
+        data = _read_yaml(Path(path))
+        _reject_secrets(data, prefix="")
+        return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{CONFIG_ENV}: config file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{CONFIG_ENV}: cannot read {path}: {reason}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{CONFIG_ENV}: {path} must contain a mapping at the top level")
+    return data
+
+
+def _reject_secrets(data: Any, prefix: str) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}{key}"
+            lowered = str(key).lower()
+            if any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith("_env"):
+                raise ConfigError(
+                    f"{name}: secrets are read only from the environment; "
+                    f"name the variable instead (for example {key}_env)"
+                )
+            _reject_secrets(value, prefix=f"{name}.")
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _reject_secrets(item, prefix=f"{prefix}{index}.")
+
+
+def _async_driver(url: str) -> str:
+    for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"), ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings; any problem becomes one ConfigError line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "config"
+        raise ConfigError(f"invalid configuration: {key}: {error['msg']}") from None

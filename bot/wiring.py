@@ -1,0 +1,134 @@
+"""Composition root: build the service's parts from Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db.catalog import SqlCatalog
+from adapters.db.directory import SqlDirectory
+from adapters.db.engine import create_engine, upgrade
+from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
+from adapters.embeddings.local import LocalMiniLMEmbedder
+from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
+from bot.settings import ConfigError, Settings
+from core.ingest.service import IngestConfig, Ingestor
+from core.ports import Embedder
+from core.retrieval import RetrievalConfig, Retriever
+
+_INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    catalog: SqlCatalog
+    directory: SqlDirectory
+    index: ChromaVectorIndex
+    embedder: Embedder
+    retriever: Retriever
+    ingestor: Ingestor
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def ingest_lock(self) -> AsyncIterator[None]:
+        """One ingestion at a time per data dir / database, across processes."""
+        if self.engine.dialect.name == "postgresql":
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _INGEST_LOCK_ID})
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _INGEST_LOCK_ID})
+            return
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.data_dir / "ingest.lock", "w") as handle:
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    cfg = settings.embeddings
+    if cfg.model is None:
+        return LocalMiniLMEmbedder(batch_size=cfg.batch_size)
+    if cfg.dimension is None:
+        raise ConfigError(
+            "invalid configuration: embeddings.dimension: required when embeddings.model is set"
+        )
+    return LiteLLMEmbedder(
+        cfg.model,
+        dimension=cfg.dimension,
+        api_base=cfg.api_base,
+        api_key_env=cfg.api_key_env,
+        batch_size=cfg.batch_size,
+    )
+
+
+async def build_services(
+    settings: Settings, *, migrate: bool = True, reindex: bool = False
+) -> Services:
+    """Connect everything. Raises IndexMismatchError when the index needs re-indexing;
+    `reindex` empties the index and the catalog instead, to rebuild them with this embedder."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    client = await asyncio.to_thread(
+        open_client,
+        path=None if settings.chroma_url else settings.chroma_path,
+        url=settings.chroma_url,
+    )
+    index = await asyncio.to_thread(ChromaVectorIndex, client, settings.chroma_collection)
+    embedder = build_embedder(settings)
+    catalog = SqlCatalog(engine)
+    if reindex:
+        await asyncio.to_thread(index.reset)
+        await catalog.clear()
+    await asyncio.to_thread(index.ensure_embedder, embedder.name, embedder.dimension)
+    r = settings.retrieval
+    retriever = Retriever(
+        index,
+        catalog,
+        embedder,
+        RetrievalConfig(
+            top_k=r.top_k,
+            hybrid=r.hybrid,
+            rrf_k=r.rrf_k,
+            candidates=r.candidates,
+            max_overfetch=r.max_overfetch,
+        ),
+    )
+    i = settings.ingest
+    ingestor = Ingestor(
+        catalog,
+        index,
+        embedder,
+        IngestConfig(
+            chunk_max_chars=i.chunk_max_chars,
+            chunk_overlap_chars=i.chunk_overlap_chars,
+            near_duplicate_similarity=i.near_duplicate_similarity,
+        ),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        catalog=catalog,
+        directory=SqlDirectory(engine),
+        index=index,
+        embedder=embedder,
+        retriever=retriever,
+        ingestor=ingestor,
+    )

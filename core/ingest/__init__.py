@@ -1,0 +1,1 @@
+"""Document ingestion: turning source files into parsed sections and retrieval-sized chunks."""

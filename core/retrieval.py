@@ -1,0 +1,191 @@
+"""Permission-filtered retrieval (ARCHITECTURE §3).
+
+The permission check happens here, before anything leaves: a vector record carries its ACL
+key, and only keys whose principals intersect the requester's are kept. A restricted
+requester still gets a full top-k: we over-fetch from the unfiltered index in proportion to
+the share of passages they may read, and because an unfiltered result is a prefix of the
+global ranking, the readable records in it are exactly the prefix of the readable ranking.
+When that share is too small for over-fetching to pay, the filter is pushed into the vector
+query instead. Every record is then confirmed against the catalog, which drops vectors of
+documents replaced or deleted a moment ago (the catalog commit is the atomic switch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.documents import StoredChunk
+from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
+from core.principals import may_read
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    top_k: int = 5
+    hybrid: bool = True
+    rrf_k: int = 60
+    candidates: int = 50  # per ranking, before fusion
+    max_overfetch: int = 400  # above this, push the filter into the vector query
+    overfetch_margin: float = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk: StoredChunk
+    score: float  # cosine similarity between the question and the chunk
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DenseResult:
+    matches: list[VectorMatch]
+    chunks: dict[str, StoredChunk]
+    strategy: str
+
+
+@dataclass(slots=True)
+class SearchResult:
+    hits: list[SearchHit]
+    principals: frozenset[str]
+    trace: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _PermissionView:
+    version: int
+    acl_sets: dict[str, frozenset[str]]
+    counts: dict[str, int]
+
+    def allowed_keys(self, principals: frozenset[str]) -> frozenset[str]:
+        return frozenset(k for k, acl in self.acl_sets.items() if may_read(principals, acl))
+
+    def readable_share(self, keys: frozenset[str]) -> float:
+        total = sum(self.counts.values())
+        if total == 0:
+            return 1.0
+        return sum(self.counts.get(k, 0) for k in keys) / total
+
+
+class Retriever:
+    def __init__(
+        self,
+        index: VectorIndex,
+        catalog: Catalog,
+        embedder: Embedder,
+        config: RetrievalConfig | None = None,
+    ) -> None:
+        self._index = index
+        self._catalog = catalog
+        self._embedder = embedder
+        self.config = config or RetrievalConfig()
+        self._view: _PermissionView | None = None
+        self._view_lock = asyncio.Lock()
+
+    async def search(
+        self, query: str, principals: frozenset[str], k: int | None = None
+    ) -> SearchResult:
+        k = k or self.config.top_k
+        started = time.perf_counter()
+        view = await self._permission_view()
+        allowed = view.allowed_keys(principals)
+        vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
+        embedded = time.perf_counter()
+        pool = max(k, self.config.candidates) if self.config.hybrid else k
+        dense = await self.dense(vector, allowed, pool, view)
+        lexical: list[tuple[str, float]] = []
+        if self.config.hybrid:
+            lexical = await self._catalog.lexical_search(query, allowed, pool)
+        hits = await self._fuse(vector, dense, lexical, allowed, k)
+        return SearchResult(
+            hits=hits,
+            principals=principals,
+            trace={
+                "strategy": dense.strategy,
+                "readable_share": round(view.readable_share(allowed), 4),
+                "dense_candidates": len(dense.matches),
+                "lexical_candidates": len(lexical),
+                "embed_ms": round((embedded - started) * 1000, 2),
+                "total_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+
+    async def dense(
+        self,
+        vector: Sequence[float],
+        allowed: frozenset[str],
+        n: int,
+        view: _PermissionView | None = None,
+    ) -> DenseResult:
+        """The n nearest readable passages, confirmed current, and the strategy used."""
+        view = view or await self._permission_view()
+        if not allowed:
+            return DenseResult([], {}, "nothing readable")
+        share = view.readable_share(allowed)
+        fetch = n if share >= 1.0 else math.ceil(n / max(share, 1e-9) * self.config.overfetch_margin)
+        if fetch <= self.config.max_overfetch:
+            matches = await asyncio.to_thread(self._index.query, vector, fetch)
+            readable = [m for m in matches if m.acl_key in allowed]
+            if len(readable) >= n or len(matches) < fetch:
+                return await self._confirm(readable[:n], f"over-fetch {fetch}")
+        matches = await asyncio.to_thread(self._index.query, vector, n, allowed)
+        return await self._confirm([m for m in matches if m.acl_key in allowed], "filtered query")
+
+    async def _confirm(self, matches: list[VectorMatch], strategy: str) -> DenseResult:
+        current = await self._catalog.chunks_for_passages([m.passage_id for m in matches])
+        return DenseResult([m for m in matches if m.passage_id in current], current, strategy)
+
+    async def _fuse(
+        self,
+        vector: Sequence[float],
+        dense: DenseResult,
+        lexical: list[tuple[str, float]],
+        allowed: frozenset[str],
+        k: int,
+    ) -> list[SearchHit]:
+        """Reciprocal-rank fusion of the dense and keyword rankings."""
+        rrf: dict[str, float] = {}
+        dense_rank = {m.passage_id: rank for rank, m in enumerate(dense.matches, start=1)}
+        lexical_rank = {pid: rank for rank, (pid, _) in enumerate(lexical, start=1)}
+        for ranks in (dense_rank, lexical_rank):
+            for pid, rank in ranks.items():
+                rrf[pid] = rrf.get(pid, 0.0) + 1.0 / (self.config.rrf_k + rank)
+        best = sorted(rrf, key=lambda pid: (-rrf[pid], pid))[:k]
+        chunks = dict(dense.chunks)
+        unseen = [pid for pid in best if pid not in chunks]
+        if unseen:
+            chunks.update(await self._catalog.chunks_for_passages(unseen))
+        similarity = {m.passage_id: m.similarity for m in dense.matches}
+        missing = [pid for pid in best if pid not in similarity]
+        if missing:
+            vectors = await asyncio.to_thread(self._index.vectors, missing)
+            for pid, other in vectors.items():
+                similarity[pid] = sum(a * b for a, b in zip(vector, other, strict=True))
+        return [
+            SearchHit(
+                chunk=chunks[pid],
+                score=round(float(similarity.get(pid, 0.0)), 4),
+                dense_rank=dense_rank.get(pid),
+                lexical_rank=lexical_rank.get(pid),
+            )
+            for pid in best
+            # Belt and braces: a hit must be current and readable, whichever ranking found it.
+            if pid in chunks and chunks[pid].acl_key in allowed
+        ]
+
+    async def _permission_view(self) -> _PermissionView:
+        version = await self._catalog.version()
+        view = self._view
+        if view is not None and view.version == version:
+            return view
+        async with self._view_lock:
+            if self._view is None or self._view.version != version:
+                acl_sets, counts = await asyncio.gather(
+                    self._catalog.acl_sets(), self._catalog.passage_counts()
+                )
+                self._view = _PermissionView(version, acl_sets, counts)
+            return self._view
