@@ -15,6 +15,9 @@ import structlog
 
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from core.acl import AclFileError
+from core.directory import DirectoryFileError
+from core.ports import IndexMismatchError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 log = structlog.get_logger()
@@ -58,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="add or update documents from files and folders")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--acl-file", type=Path, help="YAML rules: who may read which files")
-    ingest.add_argument("--prune", action="store_true", help="remove documents whose files are gone")
+    ingest.add_argument(
+        "--prune", action="store_true", help="remove documents whose files are gone"
+    )
     ingest.add_argument("--reindex", action="store_true", help="drop the index and rebuild it")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -90,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         configure_logging(settings.logging)
         handler = _HANDLERS[args.command]
         code = handler(settings, args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, AclFileError, DirectoryFileError, IndexMismatchError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         code = 130
@@ -98,14 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _run(coro_fn: Callable[..., Any], *args: Any) -> Any:
-    from core.acl import AclFileError
-    from core.directory import DirectoryFileError
-    from core.ports import IndexMismatchError
-
-    try:
-        return asyncio.run(coro_fn(*args))
-    except (AclFileError, DirectoryFileError, IndexMismatchError) as exc:
-        raise UsageError(str(exc)) from None
+    return asyncio.run(coro_fn(*args))
 
 
 # --- db ----------------------------------------------------------------------------------
@@ -193,7 +191,7 @@ def _directory(settings: Settings, args: argparse.Namespace) -> int:
     if args.directory_command == "import":
         from core.directory import load_directory_file
 
-        entries = _run(_parse_directory, load_directory_file, args.file)
+        entries = load_directory_file(args.file)
         result = _run(_directory_import, settings, entries, args.replace)
         if args.json:
             print(json.dumps(result))
@@ -215,10 +213,6 @@ def _directory(settings: Settings, args: argparse.Namespace) -> int:
         note = "" if resolved.known else " (not in the directory: public only)"
         print(f"{resolved.email}{note}: {', '.join(payload['principals'])}")
     return 0
-
-
-async def _parse_directory(loader: Callable[[Path], Any], path: Path) -> Any:
-    return loader(path)
 
 
 async def _directory_import(settings: Settings, entries: Any, replace: bool) -> dict:

@@ -44,7 +44,7 @@ class RetrievalSettings(_Section):
     top_k: int = Field(default=5, gt=0, le=100)
     hybrid: bool = True
     rrf_k: int = Field(default=60, gt=0)
-    candidates: int = Field(default=50, ge=5, le=1000)
+    candidates: int = Field(default=20, ge=5, le=1000)
     max_overfetch: int = Field(default=400, ge=10, le=10000)
 
 
@@ -157,7 +157,11 @@ def _reject_secrets(data: Any, prefix: str) -> None:
 
 
 def _async_driver(url: str) -> str:
-    for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"), ("sqlite://", "sqlite+aiosqlite://")):
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url

@@ -48,7 +48,9 @@ class Services:
                 try:
                     yield
                 finally:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _INGEST_LOCK_ID})
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": _INGEST_LOCK_ID}
+                    )
             return
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.settings.data_dir / "ingest.lock", "w") as handle:

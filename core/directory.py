@@ -146,7 +146,10 @@ def _entry(row: Any, number: int) -> DirectoryEntry:
 
 
 def _identities(row: Mapping[str, Any], email: str, where: str) -> Iterable[PlatformIdentity]:
-    pairs = (("slack", "slack_user_id", "slack_team_id"), ("teams", "teams_aad_object_id", "teams_tenant_id"))
+    pairs = (
+        ("slack", "slack_user_id", "slack_team_id"),
+        ("teams", "teams_aad_object_id", "teams_tenant_id"),
+    )
     for platform, id_field, tenant_field in pairs:
         external = str(row.get(id_field) or "").strip()
         tenant = str(row.get(tenant_field) or "").strip()

@@ -48,6 +48,7 @@ class StoredChunk:
 
 @dataclass(frozen=True, slots=True)
 class IndexedDocument:
+    source: str
     content_hash: str
     acl_key: str
 

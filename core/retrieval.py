@@ -28,7 +28,7 @@ class RetrievalConfig:
     top_k: int = 5
     hybrid: bool = True
     rrf_k: int = 60
-    candidates: int = 50  # per ranking, before fusion
+    candidates: int = 20  # per ranking, before fusion (20 measured best on the Zava set)
     max_overfetch: int = 400  # above this, push the filter into the vector query
     overfetch_margin: float = 1.5
 
@@ -126,7 +126,9 @@ class Retriever:
         if not allowed:
             return DenseResult([], {}, "nothing readable")
         share = view.readable_share(allowed)
-        fetch = n if share >= 1.0 else math.ceil(n / max(share, 1e-9) * self.config.overfetch_margin)
+        fetch = (
+            n if share >= 1.0 else math.ceil(n / max(share, 1e-9) * self.config.overfetch_margin)
+        )
         if fetch <= self.config.max_overfetch:
             matches = await asyncio.to_thread(self._index.query, vector, fetch)
             readable = [m for m in matches if m.acl_key in allowed]

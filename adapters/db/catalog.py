@@ -21,9 +21,11 @@ from core.principals import acl_key
 VERSION_KEY = "catalog_version"
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
-    """a an and are as at be but by can do does for from how i if in into is it me my no not of
-    on or our so than that the their then there these they this to was we what when where which
-    who why will with you your""".split()
+    (
+        "a an and are as at be but by can do does for from how i if in into is it me my no not of "
+        "on or our so than that the their then there these they this to was we what when where "
+        "which who why will with you your"
+    ).split()
 )
 
 
@@ -117,12 +119,12 @@ class SqlCatalog:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(Document.id, Document.content_hash, Document.acl_key).where(
-                        Document.root == root
-                    )
+                    select(
+                        Document.id, Document.source, Document.content_hash, Document.acl_key
+                    ).where(Document.root == root)
                 )
             ).all()
-        return {i: IndexedDocument(content_hash=h, acl_key=k) for i, h, k in rows}
+        return {i: IndexedDocument(source=s, content_hash=h, acl_key=k) for i, s, h, k in rows}
 
     async def existing_passages(self, passage_ids: Sequence[str]) -> set[str]:
         if not passage_ids:
@@ -257,4 +259,3 @@ class SqlCatalog:
         )
         if updated.rowcount == 0:
             session.add(IndexState(key=VERSION_KEY, value="1"))
-

@@ -51,7 +51,9 @@ class SqlDirectory:
                 )
             await session.flush()
             for entry in entries:
-                await session.merge(DirectoryUser(email=entry.email, name=entry.name, updated_at=now))
+                await session.merge(
+                    DirectoryUser(email=entry.email, name=entry.name, updated_at=now)
+                )
             await session.flush()
             session.add_all(
                 DirectoryMembership(email=e.email, group_name=g) for e in entries for g in e.groups

@@ -6,8 +6,6 @@ import math
 import os
 from collections.abc import Sequence
 
-import litellm
-
 
 class LiteLLMEmbedder:
     def __init__(
@@ -34,6 +32,7 @@ class LiteLLMEmbedder:
         return self._dimension
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        litellm = _litellm()
         api_key = os.environ.get(self._api_key_env) if self._api_key_env else None
         out: list[list[float]] = []
         for start in range(0, len(texts), self._batch_size):
@@ -52,6 +51,15 @@ class LiteLLMEmbedder:
                     f"configured embeddings.dimension is {self._dimension}"
                 )
         return out
+
+
+def _litellm():  # type: ignore[no-untyped-def]
+    # litellm fetches its price map from the internet on import unless told otherwise;
+    # the bundled map keeps start-up fast and cost estimates reproducible.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
 
 
 def _unit(vector: Sequence[float]) -> list[float]:

@@ -16,8 +16,8 @@ from core.ports import IndexMismatchError, VectorMatch
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-import chromadb  # noqa: E402  (telemetry must be off before import)
-from chromadb.api import ClientAPI  # noqa: E402
+import chromadb
+from chromadb.api import ClientAPI
 
 
 def open_client(*, path: Path | None = None, url: str | None = None) -> ClientAPI:

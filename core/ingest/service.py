@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.acl import AclPolicy, acl_from_front_matter
-from core.documents import ChunkRecord, DocumentRecord, chunk_id, passage_id, sha256
+from core.documents import (
+    ChunkRecord,
+    DocumentRecord,
+    IndexedDocument,
+    chunk_id,
+    passage_id,
+    sha256,
+)
 from core.ingest.chunking import chunk_document
 from core.ingest.parsing import SUPPORTED_SUFFIXES, ParseError, parse_bytes
 from core.ports import Catalog, Embedder, VectorIndex
@@ -36,6 +43,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unsupported types found in folders
     chunks: int = 0
     passages_embedded: int = 0
     exact_duplicates: int = 0
@@ -49,6 +57,7 @@ class IngestReport:
             "unchanged": len(self.unchanged),
             "pruned": len(self.pruned),
             "failed": self.failed,
+            "skipped": self.skipped,
             "chunks": self.chunks,
             "passages_embedded": self.passages_embedded,
             "exact_duplicates": self.exact_duplicates,
@@ -67,6 +76,7 @@ class SourceFile:
     path: Path
     root: Path
     relpath: str  # POSIX, relative to root
+    named: bool = False  # given by name on the command line rather than found in a folder
 
 
 def discover(paths: Sequence[Path]) -> list[SourceFile]:
@@ -78,7 +88,7 @@ def discover(paths: Sequence[Path]) -> list[SourceFile]:
             for file in sorted(_walk(path)):
                 found.append(SourceFile(file, path, file.relative_to(path).as_posix()))
         else:
-            found.append(SourceFile(path, path.parent, path.name))
+            found.append(SourceFile(path, path.parent, path.name, named=True))
     return found
 
 
@@ -113,7 +123,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         files = discover(paths)
-        known: dict[str, dict] = {}
+        known: dict[str, dict[str, IndexedDocument]] = {}
         for root in {f.root for f in files} | {p.resolve() for p in paths if p.is_dir()}:
             known[str(root)] = await self._catalog.indexed_documents(str(root))
         seen: set[str] = set()
@@ -121,9 +131,11 @@ class Ingestor:
             if progress:
                 progress(number, len(files), source.relpath)
             if source.path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                report.failed.append(
-                    {"path": source.relpath, "reason": f"unsupported file type {source.path.suffix}"}
-                )
+                if source.named:
+                    reason = f"unsupported file type '{source.path.suffix or source.path.name}'"
+                    report.failed.append({"path": source.relpath, "reason": reason})
+                else:
+                    report.skipped.append(source.relpath)
                 continue
             seen.add(source.relpath)
             try:
@@ -134,7 +146,7 @@ class Ingestor:
             for path in paths:
                 root = path.resolve()
                 if root.is_dir():
-                    gone = sorted(set(known[str(root)]) - seen)
+                    gone = sorted(i for i, d in known[str(root)].items() if d.source not in seen)
                     orphans = await self._catalog.delete_documents(gone)
                     await asyncio.to_thread(self._index.delete, orphans)
                     report.pruned.extend(gone)
@@ -142,7 +154,11 @@ class Ingestor:
         return report
 
     async def _ingest_file(
-        self, source: SourceFile, policy: AclPolicy, known: dict, report: IngestReport
+        self,
+        source: SourceFile,
+        policy: AclPolicy,
+        known: dict[str, IndexedDocument],
+        report: IngestReport,
     ) -> None:
         data = await asyncio.to_thread(source.path.read_bytes)
         content_hash = sha256(data)
