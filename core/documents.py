@@ -63,6 +63,13 @@ def chunk_id(document_id: str, position: int, content_hash: str) -> str:
 
 
 def passage_id(acl_key: str, content_hash: str) -> str:
-    # One vector per (ACL set, text): exact duplicates under the same ACL are stored once,
-    # and a record's ACL never changes under its id.
-    return sha256(f"{acl_key}\x00{content_hash}")[:32]
+    """One vector per (ACL set, text): exact duplicates under the same ACL are stored once.
+
+    The id starts with the ACL key, so a record's ACL never changes under its id and can be
+    read from the id alone: retrieval checks permissions without fetching metadata.
+    """
+    return f"{acl_key}.{content_hash[:32]}"
+
+
+def acl_key_of(passage_id: str) -> str:
+    return passage_id.partition(".")[0]

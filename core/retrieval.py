@@ -30,7 +30,7 @@ class RetrievalConfig:
     rrf_k: int = 60
     candidates: int = 20  # per ranking, before fusion (20 measured best on the Zava set)
     max_overfetch: int = 400  # above this, push the filter into the vector query
-    overfetch_margin: float = 1.5
+    overfetch_margin: float = 3.0  # fetch 3× the expected need: a refetch costs far more
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Chroma as the VectorIndex: embedded (PersistentClient) or a server (HttpClient).
 
-Each record is one passage: its id, its vector and its ACL key. The ACL key is immutable
-for an id (a passage id hashes the ACL key and the text), so a record read from the index
-can be permission-checked without another lookup.
+Each record is one passage: its id, its vector and its ACL key. A passage id starts with its
+ACL key, so a record read from the index is permission-checked from its id alone; the
+`acl_key` metadata field serves the filtered query used when over-fetching would not pay.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+from core.documents import acl_key_of
 from core.ports import IndexMismatchError, VectorMatch
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -107,13 +108,11 @@ class ChromaVectorIndex:
             query_embeddings=[list(vector)],
             n_results=max(1, n),
             where=where,
-            include=["distances", "metadatas"],
+            include=["distances"],  # the ACL key is part of the id: no metadata to fetch
         )
         return [
-            VectorMatch(passage_id=i, acl_key=str(m["acl_key"]), similarity=1.0 - float(d))
-            for i, d, m in zip(
-                result["ids"][0], result["distances"][0], result["metadatas"][0], strict=True
-            )
+            VectorMatch(passage_id=i, acl_key=acl_key_of(i), similarity=1.0 - float(d))
+            for i, d in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
     def count(self) -> int:

@@ -1,0 +1,1 @@
+"""The answer flow: from a Question to an Answer (ARCHITECTURE §2)."""
