@@ -83,6 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=int, default=None, help="number of hits (default from config)")
     search.add_argument("--file", type=Path, help="one query per line; JSON lines out")
     search.add_argument("--json", action="store_true")
+
+    ask = sub.add_parser("ask", help="answer a question as a given user, with citations")
+    ask.add_argument("question", nargs="?")
+    ask.add_argument("--as", dest="as_email", metavar="EMAIL")
+    ask.add_argument(
+        "--audience",
+        default="dm",
+        help="who reads the reply: dm (default), public, or members:a@x,b@y",
+    )
+    ask.add_argument(
+        "--file", type=Path, help="JSON lines with question, as, optional audience; JSON out"
+    )
+    ask.add_argument("--json", action="store_true")
+
+    trace = sub.add_parser("trace", help="per-request traces")
+    tsub = trace.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
+    tshow = tsub.add_parser("show", help="one request's trace")
+    tshow.add_argument("request_id")
+    tshow.add_argument("--json", action="store_true")
     return parser
 
 
@@ -318,6 +337,113 @@ def _format_search(result: dict) -> str:
     return "\n".join(lines)
 
 
+# --- ask ---------------------------------------------------------------------------------
+
+
+def _ask(settings: Settings, args: argparse.Namespace) -> int:
+    from core.answering.types import Asker, Audience, Question
+
+    def question(text: Any, email: Any, audience: Any, where: str) -> Question:
+        if not isinstance(text, str) or not text.strip():
+            raise UsageError(f"ask: {where}: the question is empty")
+        if not isinstance(email, str) or "@" not in email:
+            raise UsageError(f"ask: {where}: give the asker's email (--as EMAIL)")
+        try:
+            parsed = Audience.parse(audience if isinstance(audience, str) else "")
+        except ValueError as exc:
+            raise UsageError(f"ask: {where}: {exc}") from None
+        return Question(text=text, asker=Asker(email=email.strip().lower()), audience=parsed)
+
+    if (args.question is None) == (args.file is None):
+        raise UsageError("ask: give either QUESTION or --file QUESTIONS.jsonl")
+    if args.file is None:
+        questions = [question(args.question, args.as_email, args.audience, "question")]
+    else:
+        try:
+            lines = args.file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"ask: cannot read {args.file}: {exc}") from None
+        questions = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(
+                    f"ask: {args.file} line {number}: invalid JSON ({exc.msg})"
+                ) from None
+            if not isinstance(item, dict):
+                raise UsageError(f"ask: {args.file} line {number}: expected an object")
+            questions.append(
+                question(
+                    item.get("question"),
+                    item.get("as", args.as_email),
+                    item.get("audience", args.audience),
+                    f"{args.file} line {number}",
+                )
+            )
+    answers = _run(_ask_async, settings, questions)
+    for answer in answers:
+        if args.json or args.file is not None:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            print(_format_answer(answer))
+    return 0
+
+
+async def _ask_async(settings: Settings, questions: list[Any]) -> list[Any]:
+    from bot.wiring import build_services
+
+    services = await build_services(settings)
+    try:
+        return [await services.answers.answer(q) for q in questions]
+    finally:
+        await services.close()
+
+
+def _format_answer(answer: Any) -> str:
+    lines = [answer.text.strip()]
+    if answer.citations:
+        lines.append("")
+        for c in answer.citations:
+            page = f", p. {c.page}" if c.page else ""
+            lines.append(f"[{c.n}] {c.title} — {c.source}{page}")
+    for notice in answer.notices:
+        lines.append(f"⚠ {notice.message}")
+    tier = f" · {answer.tier}" if answer.tier else ""
+    lines.append(f"— {answer.mode}{tier} · request {answer.request_id}")
+    return "\n".join(lines)
+
+
+# --- trace -------------------------------------------------------------------------------
+
+
+def _trace(settings: Settings, args: argparse.Namespace) -> int:
+    trace = _run(_trace_async, settings, args.request_id)
+    if trace is None:
+        raise UsageError(f"trace: no trace with request id {args.request_id}")
+    print(json.dumps(trace, indent=None if args.json else 2, ensure_ascii=False, default=str))
+    return 0
+
+
+async def _trace_async(settings: Settings, request_id: str) -> Any:
+    from adapters.db.engine import create_engine, upgrade
+    from adapters.db.traces import BufferedTraceWriter
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    writer = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
+    try:
+        await writer.flush(2.0)  # traces spilled by an earlier process land first
+        return await writer.get(request_id)
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
 # --- serve -------------------------------------------------------------------------------
 
 
@@ -383,4 +509,6 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "directory": _directory,
     "search": _search,
     "serve": _serve,
+    "ask": _ask,
+    "trace": _trace,
 }

@@ -48,6 +48,49 @@ class RetrievalSettings(_Section):
     max_overfetch: int = Field(default=400, ge=10, le=10000)
 
 
+class TierSettings(_Section):
+    name: str = Field(min_length=1, max_length=32)
+    model: str = Field(min_length=1)  # any litellm model string
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=8.0, gt=0, le=300)
+    max_output_tokens: int = Field(default=500, gt=0, le=32000)
+    input_cost_per_token: float | None = Field(default=None, ge=0)
+    output_cost_per_token: float | None = Field(default=None, ge=0)
+
+
+class BudgetSettings(_Section):
+    max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+
+
+class BreakerSettings(_Section):
+    failure_threshold: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+
+class ModelsSettings(_Section):
+    tiers: list[TierSettings] = Field(default_factory=list)  # cheapest first
+    deadline_s: float = Field(default=20.0, gt=0, le=600)
+    budget: BudgetSettings = BudgetSettings()
+    breaker: BreakerSettings = BreakerSettings()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ModelsSettings:
+        names = [tier.name for tier in self.tiers]
+        if len(names) != len(set(names)):
+            raise ValueError("tier names must be unique")
+        return self
+
+
+class PolicySettings(_Section):
+    require_citations: bool = True
+    max_question_chars: int = Field(default=4000, ge=10, le=100_000)
+
+
+class TracingSettings(_Section):
+    redaction: Literal["none", "pii", "all"] = "pii"  # message text in traces and logs
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -79,6 +122,9 @@ class Settings(BaseSettings):
     embeddings: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    models: ModelsSettings = ModelsSettings()
+    policy: PolicySettings = PolicySettings()
+    tracing: TracingSettings = TracingSettings()
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()
 

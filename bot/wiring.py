@@ -14,10 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.db.catalog import SqlCatalog
 from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
+from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.settings import ConfigError, Settings
+from core.answering.model import TierSpec
+from core.answering.prompt import release_id
+from core.answering.service import AnswerConfig, AnswerService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
@@ -35,8 +39,11 @@ class Services:
     embedder: Embedder
     retriever: Retriever
     ingestor: Ingestor
+    traces: BufferedTraceWriter
+    answers: AnswerService
 
     async def close(self) -> None:
+        await self.traces.close()
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -124,6 +131,14 @@ async def build_services(
             near_duplicate_similarity=i.near_duplicate_similarity,
         ),
     )
+    traces = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
+    answers = AnswerService(
+        retriever,
+        SqlDirectory(engine),
+        _model_client(settings),
+        traces,
+        answer_config(settings),
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -133,4 +148,34 @@ async def build_services(
         embedder=embedder,
         retriever=retriever,
         ingestor=ingestor,
+        traces=traces,
+        answers=answers,
     )
+
+
+def answer_config(settings: Settings) -> AnswerConfig:
+    m = settings.models
+    tiers = tuple(TierSpec(**tier.model_dump()) for tier in m.tiers)
+    routing = settings.models.model_dump_json() + settings.retrieval.model_dump_json()
+    return AnswerConfig(
+        tiers=tiers,
+        deadline_s=m.deadline_s,
+        max_cost_per_request_usd=m.budget.max_cost_per_request_usd,
+        require_citations=settings.policy.require_citations,
+        max_question_chars=settings.policy.max_question_chars,
+        top_k=settings.retrieval.top_k,
+        breaker_failures=m.breaker.failure_threshold,
+        breaker_cooldown_s=m.breaker.cooldown_s,
+        redaction=settings.tracing.redaction,
+        release=release_id(routing),
+    )
+
+
+def _model_client(settings: Settings):  # type: ignore[no-untyped-def]
+    if not settings.models.tiers:
+        from core.answering.model import NoModelClient
+
+        return NoModelClient()
+    from adapters.llm.litellm_client import LiteLLMClient  # imports litellm: only when needed
+
+    return LiteLLMClient()

@@ -63,3 +63,31 @@ def acl_key(principals: Iterable[str]) -> str:
 def may_read(requester: frozenset[str], acl: Iterable[str]) -> bool:
     """A requester may read a document when they hold any principal its ACL allows."""
     return not requester.isdisjoint(acl)
+
+
+class Access:
+    """Who must be able to read what an answer uses: every reader set must pass the ACL.
+
+    A DM has one reader (the asker). A private channel has the asker and every member: a
+    document qualifies only when each of them may read it, which is not the same as the
+    intersection of their principal sets (one may be in `group:hr`, another named by email).
+    """
+
+    __slots__ = ("readers",)
+
+    def __init__(self, *readers: frozenset[str]) -> None:
+        if not readers:
+            raise ValueError("Access needs at least one reader")
+        self.readers: tuple[frozenset[str], ...] = readers
+
+    def allows(self, acl: Iterable[str]) -> bool:
+        acl = frozenset(acl)
+        return all(may_read(reader, acl) for reader in self.readers)
+
+    @property
+    def principals(self) -> frozenset[str]:
+        """The principals every reader holds: for display and traces."""
+        return frozenset.intersection(*self.readers)
+
+    def __repr__(self) -> str:
+        return f"Access({', '.join(str(sorted(r)) for r in self.readers)})"

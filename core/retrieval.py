@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from core.documents import StoredChunk
 from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
-from core.principals import may_read
+from core.principals import Access
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,8 @@ class _PermissionView:
     acl_sets: dict[str, frozenset[str]]
     counts: dict[str, int]
 
-    def allowed_keys(self, principals: frozenset[str]) -> frozenset[str]:
-        return frozenset(k for k, acl in self.acl_sets.items() if may_read(principals, acl))
+    def allowed_keys(self, access: Access) -> frozenset[str]:
+        return frozenset(k for k, acl in self.acl_sets.items() if access.allows(acl))
 
     def readable_share(self, keys: frozenset[str]) -> float:
         total = sum(self.counts.values())
@@ -87,12 +87,15 @@ class Retriever:
         self._view_lock = asyncio.Lock()
 
     async def search(
-        self, query: str, principals: frozenset[str], k: int | None = None
+        self, query: str, access: Access | frozenset[str], k: int | None = None
     ) -> SearchResult:
+        """Top-k hits for `query` among passages `access` may read (principals = one reader)."""
+        if not isinstance(access, Access):
+            access = Access(frozenset(access))
         k = k or self.config.top_k
         started = time.perf_counter()
         view = await self._permission_view()
-        allowed = view.allowed_keys(principals)
+        allowed = view.allowed_keys(access)
         vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
@@ -103,7 +106,7 @@ class Retriever:
         hits = await self._fuse(vector, dense, lexical, allowed, k)
         return SearchResult(
             hits=hits,
-            principals=principals,
+            principals=access.principals,
             trace={
                 "strategy": dense.strategy,
                 "readable_share": round(view.readable_share(allowed), 4),
@@ -178,6 +181,12 @@ class Retriever:
             # Belt and braces: a hit must be current and readable, whichever ranking found it.
             if pid in chunks and chunks[pid].acl_key in allowed
         ]
+
+    async def allows(self, access: Access, acl_key: str) -> bool:
+        """May `access` read chunks under this ACL key? Unknown keys are never readable."""
+        view = await self._permission_view()
+        acl = view.acl_sets.get(acl_key)
+        return acl is not None and access.allows(acl)
 
     async def _permission_view(self) -> _PermissionView:
         version = await self._catalog.version()

@@ -66,3 +66,41 @@ def postgres_url() -> Iterator[str]:
     head, _, _ = base.rpartition("/")
     yield f"postgresql+asyncpg://{head.split('://', 1)[1]}/{name}"
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus and directory, ingested once per test session (real model)."""
+    import asyncio
+
+    from bot.wiring import build_services
+    from core.acl import load_policy
+    from core.directory import load_directory_file
+
+    data_dir = tmp_path_factory.mktemp("demo") / "var"
+
+    async def build() -> None:
+        services = await build_services(Settings(data_dir=data_dir))
+        try:
+            await services.directory.import_entries(
+                load_directory_file(DEMO / "directory.yaml"), replace=False
+            )
+            report = await services.ingestor.ingest(
+                [DEMO / "corpus"], load_policy(DEMO / "acl.yaml")
+            )
+            assert not report.failed
+        finally:
+            await services.close()
+
+    asyncio.run(build())
+    return data_dir
+
+
+@pytest.fixture
+def demo_settings(demo_data_dir: Path, tmp_path: Path) -> Settings:
+    """A private copy of the ingested demo data dir for one test."""
+    import shutil
+
+    target = tmp_path / "var"
+    shutil.copytree(demo_data_dir, target)
+    return Settings(data_dir=target)

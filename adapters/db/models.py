@@ -106,3 +106,15 @@ class PlatformIdentity(Base):
 
 
 Index("ix_chunks_document_position", Chunk.document_id, Chunk.position)
+
+
+class TraceRow(Base):
+    """One answered request: the trace as JSON plus a few columns to find it by."""
+
+    __tablename__ = "traces"
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    asker: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict] = mapped_column(JSON)

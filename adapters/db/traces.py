@@ -1,0 +1,179 @@
+"""Trace storage that never blocks or fails an answer.
+
+`submit` only appends to an in-memory buffer. A background task writes batches; when the
+database is unavailable the batch stays buffered and is retried with backoff. At shutdown
+whatever still cannot be written is appended to a spill file, which the next process loads
+and writes: traces are delayed, never silently lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db.engine import sessionmaker
+from adapters.db.models import TraceRow
+
+log = structlog.get_logger()
+
+
+class BufferedTraceWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        spill_path: Path,
+        *,
+        batch_size: int = 200,
+        max_buffer: int = 100_000,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine)
+        self._spill = spill_path
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._batch = batch_size
+        self._max_buffer = max_buffer
+        self._retry_initial = retry_initial_s
+        self._retry_max = retry_max_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._load_spill()
+
+    def submit(self, trace: dict[str, Any]) -> None:
+        if len(self._buffer) >= self._max_buffer:
+            self._spill_out([self._buffer.popleft()])  # make room without dropping anything
+        self._buffer.append(trace)
+        self.start()
+
+    def start(self) -> None:
+        """Start the background writer (on the running loop) if there is work for it."""
+        if self._buffer:
+            self._wake.set()
+        if self._task is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: flushed at close()
+                self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Write everything buffered, retrying until the timeout. True when all written."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        delay = self._retry_initial
+        while self._buffer:
+            if await self._write_batch():
+                delay = self._retry_initial
+                continue
+            if loop.time() + delay > end:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._retry_max)
+        return True
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if not await self.flush(timeout_s):
+            log.error("traces not written, spilled to file", count=len(self._buffer))
+            self._spill_out(list(self._buffer))
+            self._buffer.clear()
+
+    async def get(self, request_id: str) -> dict[str, Any] | None:
+        async with self._sessions() as session:
+            data = await session.scalar(
+                select(TraceRow.data).where(TraceRow.request_id == request_id)
+            )
+        if data is None:
+            for trace in self._buffer:
+                if trace.get("request_id") == request_id:
+                    return trace
+        return data
+
+    async def _run(self) -> None:
+        delay = self._retry_initial
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._buffer:
+                if await self._write_batch():
+                    delay = self._retry_initial
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+
+    async def _write_batch(self) -> bool:
+        batch = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
+        rows = [_row(trace) for trace in batch]
+        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+        try:
+            async with self._sessions() as session, session.begin():
+                stmt = insert(TraceRow).values(rows)
+                # A trace written twice (a retry after an unclear failure) keeps its newest data.
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[TraceRow.request_id], set_={"data": stmt.excluded.data}
+                )
+                await session.execute(stmt)
+        except Exception as exc:  # the database is down or busy: keep the batch, retry later
+            log.warning(
+                "trace write failed, will retry",
+                error=type(exc).__name__,
+                pending=len(self._buffer),
+            )
+            return False
+        for _ in batch:
+            self._buffer.popleft()
+        return True
+
+    def _spill_out(self, traces: list[dict[str, Any]]) -> None:
+        self._spill.parent.mkdir(parents=True, exist_ok=True)
+        with self._spill.open("a", encoding="utf-8") as handle:
+            for trace in traces:
+                handle.write(json.dumps(trace, default=str) + "\n")
+
+    def _load_spill(self) -> None:
+        if not self._spill.exists():
+            return
+        claimed = self._spill.with_suffix(f".{os.getpid()}.loading")
+        try:
+            self._spill.rename(claimed)  # one process claims the file
+        except OSError:
+            return
+        for line in claimed.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                self._buffer.append(json.loads(line))
+        claimed.unlink()
+
+
+def _row(trace: dict[str, Any]) -> dict[str, Any]:
+    created = trace.get("created_at")
+    when = (
+        datetime.fromtimestamp(created, UTC)
+        if isinstance(created, int | float)
+        else datetime.now(UTC)
+    )
+    return {
+        "request_id": trace["request_id"],
+        "created_at": when,
+        "platform": str(trace.get("platform") or "unknown")[:16],
+        "asker": trace.get("asker"),
+        "mode": str(trace.get("mode") or "unknown")[:16],
+        "data": json.loads(json.dumps(trace, default=str)),
+    }

@@ -1,0 +1,132 @@
+"""The ModelClient port on litellm: any provider, one call shape, classified errors."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from core.answering.model import ModelError, ModelReply, TierSpec
+
+# litellm fetches its price map from the internet on import unless told otherwise; the
+# bundled map keeps start-up fast and cost estimates reproducible.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm
+
+litellm.telemetry = False
+litellm.suppress_debug_info = True
+
+
+class LiteLLMClient:
+    async def complete(
+        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
+    ) -> ModelReply:
+        started = time.perf_counter()
+        api_key = os.environ.get(tier.api_key_env) if tier.api_key_env else None
+        try:
+            return await self._call(tier, messages, timeout_s, api_key, started)
+        except ModelError as exc:
+            if api_key and api_key in str(exc):
+                message = str(exc).replace(api_key, "***")
+                raise ModelError(exc.kind, message, exc.retry_after_s) from None
+            raise
+
+    async def _call(
+        self,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        api_key: str | None,
+        started: float,
+    ) -> ModelReply:
+        try:
+            response = await litellm.acompletion(
+                model=tier.model,
+                messages=list(messages),
+                api_base=tier.api_base,
+                api_key=api_key,
+                max_tokens=tier.max_output_tokens,
+                timeout=timeout_s,
+                num_retries=0,  # retries and fallbacks are the answer flow's decision
+                temperature=0,
+            )
+        except litellm.RateLimitError as exc:
+            raise ModelError("ratelimited", _short(exc), _retry_after(exc)) from None
+        except litellm.Timeout as exc:
+            raise ModelError("timeout", _short(exc)) from None
+        except (
+            litellm.APIError,
+            litellm.APIConnectionError,
+            litellm.ServiceUnavailableError,
+        ) as exc:
+            raise ModelError("unavailable", _short(exc)) from None
+        except Exception as exc:  # any other provider failure is still just a failed tier
+            raise ModelError("unavailable", _short(exc)) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            text = response.choices[0].message.content or ""
+            usage = response.usage
+            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            raise ModelError("bad_response", f"unexpected response shape: {exc}") from None
+        in_price, out_price = self.prices(tier)
+        return ModelReply(
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=input_tokens * in_price + output_tokens * out_price,
+            latency_ms=latency_ms,
+        )
+
+    def count_tokens(self, tier: TierSpec, text: str) -> int:
+        return _count_tokens(tier.model, text)
+
+    def prices(self, tier: TierSpec) -> tuple[float, float]:
+        in_price, out_price = _price_map(tier.model)
+        return (
+            tier.input_cost_per_token if tier.input_cost_per_token is not None else in_price,
+            tier.output_cost_per_token if tier.output_cost_per_token is not None else out_price,
+        )
+
+
+@cache
+def _price_map(model: str) -> tuple[float, float]:
+    try:
+        info: Any = litellm.get_model_info(model)
+        return float(info.get("input_cost_per_token") or 0.0), float(
+            info.get("output_cost_per_token") or 0.0
+        )
+    except Exception:  # unknown model (local servers, proxies): priced at zero unless overridden
+        return 0.0, 0.0
+
+
+def _count_tokens(model: str, text: str) -> int:
+    try:
+        return int(litellm.token_counter(model=model, text=text))
+    except Exception:
+        return max(1, len(text) // 4)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    for headers in (
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+    ):
+        if headers is None:
+            continue
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        if value is not None:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def _short(exc: Exception) -> str:
+    # Provider messages can echo request details; keep the class and the first line only.
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:200]}"

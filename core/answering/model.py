@@ -1,0 +1,64 @@
+"""The model port: what the answer flow needs from a chat model, whoever serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    name: str
+    model: str  # any litellm model string
+    api_base: str | None = None
+    api_key_env: str | None = None  # the environment variable holding the key
+    timeout_s: float = 8.0
+    max_output_tokens: int = 500
+    input_cost_per_token: float | None = None  # overrides the provider price map
+    output_cost_per_token: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+
+
+class ModelError(Exception):
+    """A failed model call, classified so the flow can pick the right fallback and notice."""
+
+    def __init__(self, kind: str, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind  # "ratelimited" | "timeout" | "unavailable" | "bad_response"
+        self.retry_after_s = retry_after_s
+
+
+class ModelClient(Protocol):
+    async def complete(
+        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
+    ) -> ModelReply: ...
+
+    def count_tokens(self, tier: TierSpec, text: str) -> int: ...
+
+    def prices(self, tier: TierSpec) -> tuple[float, float]:
+        """USD per input token and per output token."""
+        ...
+
+
+class NoModelClient:
+    """Used when no tier is configured: the extractive tier answers, nothing is called."""
+
+    async def complete(
+        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
+    ) -> ModelReply:
+        raise ModelError("unavailable", "no model tier is configured")
+
+    def count_tokens(self, tier: TierSpec, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def prices(self, tier: TierSpec) -> tuple[float, float]:
+        return 0.0, 0.0
