@@ -49,6 +49,7 @@ class BufferedTraceWriter:
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # the background task and flush() never write at once
         self._task: asyncio.Task[None] | None = None
         self._load_spill()
 
@@ -120,6 +121,12 @@ class BufferedTraceWriter:
                 delay = min(delay * 2, self._retry_max)
 
     async def _write_batch(self) -> bool:
+        async with self._writing:
+            return await self._write_locked()
+
+    async def _write_locked(self) -> bool:
+        if not self._buffer:
+            return True
         batch = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
         rows = [_row(trace) for trace in batch]
         insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
