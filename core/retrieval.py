@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.batching import BatchingEncoder
 from core.documents import StoredChunk
 from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
 from core.principals import Access
@@ -31,6 +32,10 @@ class RetrievalConfig:
     candidates: int = 20  # per ranking, before fusion (20 measured best on the Zava set)
     max_overfetch: int = 400  # above this, push the filter into the vector query
     overfetch_margin: float = 3.0  # fetch 3× the expected need: a refetch costs far more
+    # How often the ACL-set view is re-read. Safe to cache: an ACL key's principals never
+    # change (the key hashes them), and a key the cached view lacks is unreadable (fail
+    # closed); replaced or deleted chunks are still caught per query by the catalog check.
+    view_refresh_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +86,10 @@ class Retriever:
     ) -> None:
         self._index = index
         self._catalog = catalog
-        self._embedder = embedder
+        self._encoder = BatchingEncoder(embedder)
         self.config = config or RetrievalConfig()
         self._view: _PermissionView | None = None
+        self._view_checked = 0.0
         self._view_lock = asyncio.Lock()
 
     async def search(
@@ -96,7 +102,7 @@ class Retriever:
         started = time.perf_counter()
         view = await self._permission_view()
         allowed = view.allowed_keys(access)
-        vector = (await asyncio.to_thread(self._embedder.embed, [query]))[0]
+        vector = await self._encoder.encode(query)
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
         dense = await self.dense(vector, allowed, pool, view)
@@ -189,8 +195,12 @@ class Retriever:
         return acl is not None and access.allows(acl)
 
     async def _permission_view(self) -> _PermissionView:
-        version = await self._catalog.version()
         view = self._view
+        now = time.monotonic()
+        if view is not None and now - self._view_checked < self.config.view_refresh_s:
+            return view
+        version = await self._catalog.version()
+        self._view_checked = now
         if view is not None and view.version == version:
             return view
         async with self._view_lock:

@@ -77,14 +77,17 @@ class SqlDirectory:
 
     async def resolve_email(self, email: str) -> Resolved:
         email = email.strip().lower()
+        stmt = (
+            select(DirectoryUser.email, DirectoryMembership.group_name)
+            .outerjoin(DirectoryMembership, DirectoryMembership.email == DirectoryUser.email)
+            .where(DirectoryUser.email == email)
+        )
         async with self._sessions() as session:
-            user = await session.get(DirectoryUser, email)
-            if user is None:
-                return unknown(email)
-            groups = await session.scalars(
-                select(DirectoryMembership.group_name).where(DirectoryMembership.email == email)
-            )
-            return Resolved(email=email, known=True, principals=principals_for_user(email, groups))
+            rows = (await session.execute(stmt)).all()
+        if not rows:
+            return unknown(email)
+        groups = [group for _, group in rows if group is not None]
+        return Resolved(email=email, known=True, principals=principals_for_user(email, groups))
 
     async def resolve_identity(self, identity: PlatformIdentity) -> Resolved:
         external, tenant = identity.external_id, identity.tenant_id

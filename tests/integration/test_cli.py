@@ -143,3 +143,76 @@ def test_serve_demo_answers_health_and_readiness(tmp_path: Path) -> None:
     shown = run(tmp_path, "directory", "show", "priya.raman@harborlight.example", "--json")
     assert "group:hr" in json.loads(shown.stdout)["principals"]
     assert len(list(DEMO.joinpath("corpus").rglob("*.*"))) >= 10
+
+
+def test_ask_without_a_model_and_with_a_configured_tier(demo_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.model_server import ModelServer
+
+    env = {"ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)}
+    question = "How long does a guest Wi-Fi pass last?"
+    done = run(
+        tmp_path, "ask", question, "--as", "jordan.kim@harborlight.example", "--json", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(answer) >= {
+        "request_id",
+        "mode",
+        "text",
+        "citations",
+        "notices",
+        "tier",
+        "model",
+        "cost_usd",
+        "latency_ms",
+        "principals",
+    }
+    assert (answer["mode"], answer["tier"]) == ("answer", "extractive")
+    assert answer["citations"][0]["source"] == "it/wifi-guests.html"
+
+    shown = run(tmp_path, "trace", "show", answer["request_id"], "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["request_id"] == answer["request_id"]
+    assert_usage_error(run(tmp_path, "trace", "show", "nope", env=env), "no trace")
+
+    with ModelServer() as server:
+        config = tmp_path / "models.yaml"
+        config.write_text(
+            "models:\n  tiers:\n    - name: fast\n      model: openai/fast\n"
+            f"      api_base: {server.url}\n      api_key_env: TEST_KEY\n"
+        )
+        questions = tmp_path / "q.jsonl"
+        questions.write_text(
+            json.dumps({"question": question, "as": "jordan.kim@harborlight.example"})
+            + "\n"
+            + json.dumps(
+                {
+                    "question": question,
+                    "as": "priya.raman@harborlight.example",
+                    "audience": "public",
+                }
+            )
+            + "\n"
+        )
+        done = run(
+            tmp_path,
+            "ask",
+            "--file",
+            str(questions),
+            env={**env, "ANSWERDESK_CONFIG": str(config), "TEST_KEY": "k"},
+        )
+        assert done.returncode == 0, done.stderr
+        answers = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [a["tier"] for a in answers] == ["fast", "fast"]
+        assert all(a["mode"] == "answer" and a["citations"] for a in answers)
+        assert len(server.requests_for("fast")) == 2
+
+
+def test_ask_bad_input(tmp_path: Path) -> None:
+    assert_usage_error(
+        run(tmp_path, "ask", "hi", "--as", "a@b.io", "--audience", "team"), "audience"
+    )
+    assert_usage_error(run(tmp_path, "ask", "hi"), "--as")
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "x", "as": "a@b.io"}\nnot json\n')
+    assert_usage_error(run(tmp_path, "ask", "--file", str(bad)), "line 2")

@@ -20,7 +20,9 @@ from adapters.embeddings.local import LocalMiniLMEmbedder
 from bot.settings import Settings
 from bot.wiring import build_services
 from core.acl import AclPolicy, AclRule, glob_to_regex
+from core.ingest.service import Ingestor
 from core.principals import PUBLIC, may_read
+from core.retrieval import RetrievalConfig, Retriever
 
 GROUPS = ["hr", "finance", "it", "sales", "legal"]
 PRINCIPALS = [PUBLIC, *(f"group:{g}" for g in GROUPS), "user:ceo@example.com"]
@@ -100,14 +102,14 @@ async def _check(
             rules.append(AclRule(pattern=name, allow=acl, regex=glob_to_regex(name)))
         services = await build_services(Settings(data_dir=Path(tmp) / "var"))
         try:
-            services.ingestor._embedder = MemoEmbedder()
-            services.retriever._embedder = MemoEmbedder()
-            services.retriever.config = type(services.retriever.config)(
-                top_k=k, hybrid=hybrid, candidates=5, max_overfetch=12
+            ingestor = Ingestor(services.catalog, services.index, MemoEmbedder())
+            retriever = Retriever(
+                services.index,
+                services.catalog,
+                MemoEmbedder(),
+                RetrievalConfig(top_k=k, hybrid=hybrid, candidates=5, max_overfetch=12),
             )
-            report = await services.ingestor.ingest(
-                [root], AclPolicy(frozenset({PUBLIC}), tuple(rules))
-            )
+            report = await ingestor.ingest([root], AclPolicy(frozenset({PUBLIC}), tuple(rules)))
             assert not report.failed
             acl_of = {f"doc{n:02d}.md": acl for n, acl in enumerate(doc_acls)}
             query_vector = np.array(_vector(query))
@@ -118,7 +120,7 @@ async def _check(
                 for pid, vector in zip(everything["ids"], everything["embeddings"], strict=True)
             }
             for principals in requesters:
-                result = await services.retriever.search(query, principals, k)
+                result = await retriever.search(query, principals, k)
                 hit_docs = [hit.chunk.document_id for hit in result.hits]
                 # 1. Nothing unreadable leaves retrieval.
                 for doc in hit_docs:

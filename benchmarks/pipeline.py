@@ -1,0 +1,146 @@
+"""End-to-end answer latency and the service's own overhead, at several concurrencies.
+
+The demo corpus is ingested into a temporary data dir; one model tier points at a local
+OpenAI-compatible server that answers after 500 ms. For concurrency 1, 16 and 64 it prints
+p50/p95 end-to-end latency, p95 overhead (end-to-end minus time inside model calls) and p95
+per stage, from the requests' own traces.
+
+    .venv/bin/python benchmarks/pipeline.py [--requests 128] [--delay-ms 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.logging import configure_logging  # noqa: E402
+from bot.settings import LoggingSettings, Settings  # noqa: E402
+from bot.wiring import build_services  # noqa: E402
+from core.acl import load_policy  # noqa: E402
+from core.answering.types import Asker, Question  # noqa: E402
+from core.directory import load_directory_file  # noqa: E402
+
+DEMO = ROOT / "bot" / "demo"
+QUESTIONS = [
+    "How many PTO days do I get after 3 years?",
+    "What is the hotel limit for a trip to Seattle?",
+    "Who approves an expense report of $12,000?",
+    "What portal address do I enter in GlobalProtect?",
+    "How long does a guest Wi-Fi pass last?",
+    "My print job isn't showing up at the printer, what should I check?",
+    "What is the deductible on Harborlight Basic?",
+    "How much is the 401k match?",
+    "How do I reset my Okta password?",
+    "When do I get a new laptop?",
+    "Can I work remotely from another state?",
+    "What is the wellness stipend?",
+]
+
+
+def p(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+async def run(concurrency: int, total: int, services, email: str) -> None:  # type: ignore[no-untyped-def]
+    gate = asyncio.Semaphore(concurrency)
+    results = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            question = Question(text=QUESTIONS[i % len(QUESTIONS)], asker=Asker(email=email))
+            started = time.perf_counter()
+            answer = await services.answers.answer(question)
+            results.append(((time.perf_counter() - started) * 1000, answer))
+
+    await asyncio.gather(*(one(i) for i in range(total)))
+    e2e = [ms for ms, _ in results]
+    overhead = [
+        ms - sum(c.get("latency_ms", 0) for c in a.trace["model_calls"]) for ms, a in results
+    ]
+    tiers = {a.tier for _, a in results}
+    stages: dict[str, list[float]] = {}
+    for _, answer in results:
+        for name, stage in answer.trace["stages"].items():
+            stages.setdefault(name, []).append(stage["ms"])
+    used = sorted(map(str, tiers))
+    print(f"\n== concurrency {concurrency}: {total} requests (tiers used: {used}) ==")
+    print(f"end-to-end p50 {p(e2e, 50):7.1f} ms   p95 {p(e2e, 95):7.1f} ms")
+    print(f"overhead   p50 {p(overhead, 50):7.1f} ms   p95 {p(overhead, 95):7.1f} ms")
+    print("stage p95: " + ", ".join(f"{k} {p(v, 95):.1f} ms" for k, v in stages.items()))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=128)
+    parser.add_argument("--delay-ms", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    args = parser.parse_args()
+    configure_logging(LoggingSettings(level="WARNING"))
+    # The model server runs in its own process, as a real provider would: it must not take
+    # CPU (or the GIL) from the service being measured.
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, str(args.delay_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    url = server.stdout.readline().strip()
+    try:
+        await _bench(args, url)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+SERVER_SCRIPT = """
+import sys, time
+from tests.support.model_server import ModelServer
+server = ModelServer().start()
+server.set_default("fast", f"delay:{sys.argv[1]}")
+print(server.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+async def _bench(args: argparse.Namespace, url: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("BENCH_MODEL_KEY", "local")
+        tier = {
+            "name": "fast",
+            "model": "openai/fast",
+            "api_base": url,
+            "api_key_env": "BENCH_MODEL_KEY",
+            "timeout_s": 30,
+        }
+        settings = Settings(data_dir=Path(tmp), models={"tiers": [tier], "deadline_s": 60})
+        services = await build_services(settings)
+        await services.directory.import_entries(
+            load_directory_file(DEMO / "directory.yaml"), replace=False
+        )
+        await services.ingestor.ingest([DEMO / "corpus"], load_policy(DEMO / "acl.yaml"))
+        for question in QUESTIONS:  # warm up: model, caches, connections
+            await services.answers.answer(
+                Question(text=question, asker=Asker(email="jordan.kim@harborlight.example"))
+            )
+        for concurrency in args.concurrency:
+            total = max(args.requests, concurrency * 2) if concurrency > 1 else 24
+            await run(concurrency, total, services, "jordan.kim@harborlight.example")
+        await services.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
