@@ -95,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--file", type=Path, help="JSON lines with question, as, optional audience; JSON out"
     )
+    ask.add_argument("--conversation", help="conversation/thread id (enables follow-ups)")
     ask.add_argument("--json", action="store_true")
+
+    cache = sub.add_parser("cache", help="the semantic answer cache")
+    csub = cache.add_subparsers(dest="cache_command", required=True, parser_class=_Parser)
+    for name, text in (("stats", "entries, hits, releases"), ("clear", "remove every entry")):
+        sub_cmd = csub.add_parser(name, help=text)
+        sub_cmd.add_argument("--json", action="store_true")
+
+    tickets = sub.add_parser("tickets", help="the built-in handoff queue")
+    tsub_t = tickets.add_subparsers(dest="tickets_command", required=True, parser_class=_Parser)
+    tlist = tsub_t.add_parser("list", help="tickets, newest first")
+    tlist.add_argument("--status", choices=["open", "closed"])
+    tlist.add_argument("--json", action="store_true")
 
     trace = sub.add_parser("trace", help="per-request traces")
     tsub = trace.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
@@ -343,7 +356,9 @@ def _format_search(result: dict) -> str:
 def _ask(settings: Settings, args: argparse.Namespace) -> int:
     from core.answering.types import Asker, Audience, Question
 
-    def question(text: Any, email: Any, audience: Any, where: str) -> Question:
+    def question(
+        text: Any, email: Any, audience: Any, where: str, conversation: Any = None
+    ) -> Question:
         if not isinstance(text, str) or not text.strip():
             raise UsageError(f"ask: {where}: the question is empty")
         if not isinstance(email, str) or "@" not in email:
@@ -352,12 +367,19 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
             parsed = Audience.parse(audience if isinstance(audience, str) else "")
         except ValueError as exc:
             raise UsageError(f"ask: {where}: {exc}") from None
-        return Question(text=text, asker=Asker(email=email.strip().lower()), audience=parsed)
+        return Question(
+            text=text,
+            asker=Asker(email=email.strip().lower()),
+            audience=parsed,
+            conversation_id=str(conversation) if conversation else None,
+        )
 
     if (args.question is None) == (args.file is None):
         raise UsageError("ask: give either QUESTION or --file QUESTIONS.jsonl")
     if args.file is None:
-        questions = [question(args.question, args.as_email, args.audience, "question")]
+        questions = [
+            question(args.question, args.as_email, args.audience, "question", args.conversation)
+        ]
     else:
         try:
             lines = args.file.read_text(encoding="utf-8").splitlines()
@@ -381,6 +403,7 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
                     item.get("as", args.as_email),
                     item.get("audience", args.audience),
                     f"{args.file} line {number}",
+                    item.get("conversation", args.conversation),
                 )
             )
     answers = _run(_ask_async, settings, questions)
@@ -414,6 +437,62 @@ def _format_answer(answer: Any) -> str:
     tier = f" · {answer.tier}" if answer.tier else ""
     lines.append(f"— {answer.mode}{tier} · request {answer.request_id}")
     return "\n".join(lines)
+
+
+# --- cache and tickets -------------------------------------------------------------------
+
+
+def _cache(settings: Settings, args: argparse.Namespace) -> int:
+    result = _run(_cache_async, settings, args.cache_command)
+    if args.json:
+        print(json.dumps(result))
+    elif args.cache_command == "clear":
+        print(f"cache cleared: {result['removed']} entries removed")
+    else:
+        print(
+            f"cache: {result['entries']} entries, {result['hits_served']} hits served, "
+            f"oldest {result['oldest'] or '-'}"
+        )
+    return 0
+
+
+async def _cache_async(settings: Settings, command: str) -> dict:
+    from bot.wiring import build_services
+
+    services = await build_services(settings)
+    try:
+        if command == "clear":
+            return {"removed": await services.cache_store.clear()}
+        return await services.cache_store.stats()
+    finally:
+        await services.close()
+
+
+def _tickets(settings: Settings, args: argparse.Namespace) -> int:
+    rows = _run(_tickets_async, settings, args.status)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        print(f"{row['id']}  {row['status']:6}  {row['created_at'][:19]}  {row['asker'] or '-'}")
+        print(f"    {row['reason']}: {row['question'][:100]}")
+    if not rows:
+        print("no tickets")
+    return 0
+
+
+async def _tickets_async(settings: Settings, status: str | None) -> list[dict]:
+    from adapters.db.engine import create_engine, upgrade
+    from adapters.db.tickets import DbTicketQueue
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.db_url)
+    engine = create_engine(settings.db_url)
+    try:
+        return await DbTicketQueue(engine).list(status=status)
+    finally:
+        await engine.dispose()
 
 
 # --- trace -------------------------------------------------------------------------------
@@ -511,4 +590,6 @@ _HANDLERS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": _serve,
     "ask": _ask,
     "trace": _trace,
+    "cache": _cache,
+    "tickets": _tickets,
 }

@@ -82,9 +82,55 @@ class ModelsSettings(_Section):
         return self
 
 
+class TopicSettings(_Section):
+    name: str = Field(min_length=1)
+    patterns: list[str] = Field(min_length=1)  # regexes, or plain words and phrases
+    action: Literal["refuse", "handoff"] = "refuse"
+    message: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> TopicSettings:
+        import re
+
+        from core.answering.policy import compile_pattern
+
+        for pattern in self.patterns:
+            try:
+                compile_pattern(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regex: {exc}") from None
+        return self
+
+
 class PolicySettings(_Section):
     require_citations: bool = True
     max_question_chars: int = Field(default=4000, ge=10, le=100_000)
+    prohibited_topics: list[TopicSettings] = Field(default_factory=list)
+    language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(-[A-Za-z]{2,4})?)$")
+    pii_redaction: bool = True
+    allow_tools: bool = False
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    similarity_threshold: float = Field(default=0.90, gt=0, le=1)
+    ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
+    candidates: int = Field(default=5, ge=1, le=50)
+
+
+class GateSettings(_Section):
+    min_score: float = Field(default=0.25, ge=0, le=1)
+    confident_score: float = Field(default=0.45, ge=0, le=1)
+    min_margin: float = Field(default=0.02, ge=0, le=1)
+
+
+class MemorySettings(_Section):
+    turns: int = Field(default=6, ge=0, le=50)
+    max_age_s: float = Field(default=3600, gt=0)
+
+
+class TicketSettings(_Section):
+    url_base: str | None = None  # where ticket links point (the admin pages)
 
 
 class TracingSettings(_Section):
@@ -124,6 +170,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     models: ModelsSettings = ModelsSettings()
     policy: PolicySettings = PolicySettings()
+    cache: CacheSettings = CacheSettings()
+    gate: GateSettings = GateSettings()
+    memory: MemorySettings = MemorySettings()
+    tickets: TicketSettings = TicketSettings()
     tracing: TracingSettings = TracingSettings()
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()

@@ -11,17 +11,23 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.db.cache_store import ChromaSqlCacheStore
 from adapters.db.catalog import SqlCatalog
 from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
+from adapters.db.memory import SqlConversationMemory
+from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.settings import ConfigError, Settings
+from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
+from core.answering.policy import TopicRule, compile_pattern
 from core.answering.prompt import release_id
 from core.answering.service import AnswerConfig, AnswerService
+from core.cache import CacheConfig, SemanticCache
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
@@ -41,6 +47,8 @@ class Services:
     ingestor: Ingestor
     traces: BufferedTraceWriter
     answers: AnswerService
+    cache_store: ChromaSqlCacheStore
+    tickets: DbTicketQueue
 
     async def close(self) -> None:
         await self.traces.close()
@@ -132,12 +140,27 @@ async def build_services(
         ),
     )
     traces = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
+    config = answer_config(settings)
+    cache_store = await asyncio.to_thread(
+        ChromaSqlCacheStore, client, f"{settings.chroma_collection}_cache", engine
+    )
+    c = settings.cache
+    cache = SemanticCache(
+        cache_store,
+        CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
+        config.release,
+    )
+    tickets = DbTicketQueue(engine, settings.tickets.url_base)
     answers = AnswerService(
         retriever,
         SqlDirectory(engine),
         _model_client(settings),
         traces,
-        answer_config(settings),
+        config,
+        cache=cache,
+        tickets=tickets,
+        memory=SqlConversationMemory(engine),
+        versions=catalog.document_versions,
     )
     return Services(
         settings=settings,
@@ -150,6 +173,8 @@ async def build_services(
         ingestor=ingestor,
         traces=traces,
         answers=answers,
+        cache_store=cache_store,
+        tickets=tickets,
     )
 
 
@@ -157,6 +182,12 @@ def answer_config(settings: Settings) -> AnswerConfig:
     m = settings.models
     tiers = tuple(TierSpec(**tier.model_dump()) for tier in m.tiers)
     routing = settings.models.model_dump_json() + settings.retrieval.model_dump_json()
+    p = settings.policy
+    topics = tuple(
+        TopicRule(t.name, tuple(compile_pattern(x) for x in t.patterns), t.action, t.message)
+        for t in p.prohibited_topics
+    )
+    g = settings.gate
     return AnswerConfig(
         tiers=tiers,
         deadline_s=m.deadline_s,
@@ -168,6 +199,13 @@ def answer_config(settings: Settings) -> AnswerConfig:
         breaker_cooldown_s=m.breaker.cooldown_s,
         redaction=settings.tracing.redaction,
         release=release_id(routing),
+        topics=topics,
+        pii_redaction=p.pii_redaction,
+        language=p.language,
+        allow_tools=p.allow_tools,
+        gate=GateConfig(g.min_score, g.confident_score, g.min_margin),
+        memory_turns=settings.memory.turns,
+        memory_max_age_s=settings.memory.max_age_s,
     )
 
 

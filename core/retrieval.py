@@ -92,17 +92,27 @@ class Retriever:
         self._view_checked = 0.0
         self._view_lock = asyncio.Lock()
 
+    async def encode(self, text: str) -> list[float]:
+        return await self._encoder.encode(text)
+
     async def search(
-        self, query: str, access: Access | frozenset[str], k: int | None = None
+        self,
+        query: str,
+        access: Access | frozenset[str],
+        k: int | None = None,
+        *,
+        vector: Sequence[float] | None = None,
     ) -> SearchResult:
-        """Top-k hits for `query` among passages `access` may read (principals = one reader)."""
+        """Top-k hits for `query` among passages `access` may read (principals = one reader).
+        `vector` is the query's embedding when the caller already has it."""
         if not isinstance(access, Access):
             access = Access(frozenset(access))
         k = k or self.config.top_k
         started = time.perf_counter()
         view = await self._permission_view()
         allowed = view.allowed_keys(access)
-        vector = await self._encoder.encode(query)
+        if vector is None:
+            vector = await self._encoder.encode(query)
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
         dense = await self.dense(vector, allowed, pool, view)

@@ -126,6 +126,20 @@ class SqlCatalog:
             ).all()
         return {i: IndexedDocument(source=s, content_hash=h, acl_key=k) for i, s, h, k in rows}
 
+    async def document_versions(self, document_ids: Sequence[str]) -> dict[str, str]:
+        """Each document's version: its content hash and ACL key (either changing counts)."""
+        if not document_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Document.id, Document.content_hash, Document.acl_key).where(
+                        Document.id.in_(list(document_ids))
+                    )
+                )
+            ).all()
+        return {i: f"{h}:{k}" for i, h, k in rows}
+
     async def existing_passages(self, passage_ids: Sequence[str]) -> set[str]:
         if not passage_ids:
             return set()

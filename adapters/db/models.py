@@ -118,3 +118,39 @@ class TraceRow(Base):
     asker: Mapped[str | None] = mapped_column(String(320), nullable=True)
     mode: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict] = mapped_column(JSON)
+
+
+class CacheEntry(Base):
+    """A cached answer and everything that decides whether it may be served again."""
+
+    __tablename__ = "cache_entries"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    release: Mapped[str] = mapped_column(String(32), index=True)
+    question: Mapped[str] = mapped_column(Text)  # PII-redacted
+    answer: Mapped[dict] = mapped_column(JSON)  # text, citations, tier, model, mode
+    context: Mapped[list] = mapped_column(JSON)  # every chunk in the model's context
+    request_id: Mapped[str] = mapped_column(String(32))
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(32), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    asker: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    question: Mapped[str] = mapped_column(Text)  # PII-redacted
+    reason: Mapped[str] = mapped_column(String(256))
+
+
+class ConversationTurn(Base):
+    __tablename__ = "conversation_turns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(256), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    question: Mapped[str] = mapped_column(Text)  # PII-redacted
+    search_text: Mapped[str] = mapped_column(Text)  # the question as retrieval saw it
+    mode: Mapped[str] = mapped_column(String(16))

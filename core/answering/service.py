@@ -9,22 +9,28 @@ import asyncio
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import structlog
 
 from core.answering.breaker import CircuitBreaker
 from core.answering.citations import check_citations
 from core.answering.extractive import extract_answer, sources_only
+from core.answering.gate import GateConfig, assess, clarifying_question
+from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
 from core.answering.model import ModelClient, ModelError, TierSpec
+from core.answering.policy import TopicRule, asks_for_human, matching_topic
 from core.answering.prompt import PromptSource, build_messages
-from core.answering.redaction import redact_for_trace
+from core.answering.redaction import redact_for_trace, redact_pii
 from core.answering.router import RoutePlan, RoutingInput, TierPrice, plan_route
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
+from core.cache import ContextChunk, SemanticCache
 from core.directory import Directory, Resolved
 from core.principals import PUBLIC, Access
 from core.retrieval import Retriever, SearchHit
+from core.tickets import TicketProvider, TicketRequest
 
 log = structlog.get_logger()
 
@@ -70,6 +76,13 @@ class AnswerConfig:
     breaker_cooldown_s: float = 30.0
     redaction: str = "pii"  # none | pii | all: message text in traces
     release: str = "dev"
+    topics: tuple[TopicRule, ...] = ()
+    pii_redaction: bool = True  # before text reaches any model, cache entry or memory
+    language: str = "auto"  # "auto" = the question's language, else a language code
+    allow_tools: bool = False
+    gate: GateConfig = field(default_factory=GateConfig)
+    memory_turns: int = 6
+    memory_max_age_s: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -93,11 +106,20 @@ class AnswerService:
         models: ModelClient,
         traces: TraceSink,
         config: AnswerConfig,
+        *,
+        cache: SemanticCache | None = None,
+        tickets: TicketProvider | None = None,
+        memory: ConversationMemory | None = None,
+        versions: Any = None,
     ) -> None:
         self._retriever = retriever
         self._directory = directory
         self._models = models
         self._traces = traces
+        self._cache = cache
+        self._tickets = tickets
+        self._memory = memory
+        self._versions = versions  # document id → current version (for the cache)
         self.config = config
         self._breakers = {
             tier.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
@@ -138,9 +160,23 @@ class AnswerService:
         text = question.text.strip()
         with trace.stage("policy") as stage:
             refusal = self._precheck(text)
-            stage["result"] = refusal or "ok"
+            topic = matching_topic(self.config.topics, text) if not refusal else None
+            human = not refusal and asks_for_human(text)
+            redacted = redact_pii(text) if self.config.pii_redaction else None
+            stage.update(
+                result=refusal or "ok",
+                topic_rule=topic.name if topic else None,
+                topic_action=topic.action if topic else None,
+                asked_for_human=human,
+                pii_redacted=redacted.counts if redacted else "off",
+                allow_tools=self.config.allow_tools,
+                require_citations=self.config.require_citations,
+            )
         if refusal:
             return Answer(request_id="", mode=Mode.REFUSED, text=refusal)
+        safe_text = redacted.text if redacted else text
+        if topic and topic.action == "refuse":
+            return Answer(request_id="", mode=Mode.REFUSED, text=topic.message)
 
         with trace.stage("permissions") as stage:
             asker, access = await self._access(question)
@@ -152,21 +188,51 @@ class AnswerService:
                 readers=len(access.readers),
             )
         principals = sorted(access.principals)
+        if topic:
+            return await self._handoff(
+                question, trace, safe_text, topic.message, f"topic rule {topic.name}"
+            )
+        if human:
+            return await self._handoff(question, trace, safe_text, None, "asked for a human")
+
+        history = await self._history(question, trace)
+        with trace.stage("rewrite") as stage:
+            search_text = rewrite_follow_up(safe_text, history) or safe_text
+            stage["rewritten"] = search_text != safe_text
+            if search_text != safe_text:
+                stage["search_text"] = redact_for_trace(search_text, self.config.redaction)
+
+        try:
+            vector = await self._retriever.encode(search_text)
+        except Exception as exc:
+            log.warning("embedding failed", error=type(exc).__name__)
+            vector = None
+
+        cached = await self._from_cache(question, search_text, vector, access, trace)
+        if cached is not None:
+            await self._remember(question, safe_text, search_text, cached)
+            return cached
 
         with trace.stage("retrieval") as stage:
             try:
-                result = await self._retriever.search(text, access, self.config.top_k)
+                if vector is None:
+                    raise RuntimeError("no query embedding")
+                result = await self._retriever.search(
+                    search_text, access, self.config.top_k, vector=vector
+                )
             except Exception as exc:
                 log.warning("retrieval failed", error=type(exc).__name__)
                 stage["error"] = type(exc).__name__
-                return Answer(
-                    request_id="",
-                    mode=Mode.DEGRADED,
-                    text="I can't search the documents right now. Please try again in a few "
-                    "minutes, or ask for a human.",
-                    notices=[_notice(NoticeCode.RETRIEVAL_UNAVAILABLE)],
-                    principals=principals,
+                answer = await self._handoff(
+                    question,
+                    trace,
+                    safe_text,
+                    "I can't search the documents right now, so I've asked a colleague to help.",
+                    "retrieval unavailable",
                 )
+                answer.notices.insert(0, _notice(NoticeCode.RETRIEVAL_UNAVAILABLE))
+                answer.principals = principals
+                return answer
             hits = result.hits
             stage.update(result.trace)
             stage["hits"] = [
@@ -180,33 +246,205 @@ class AnswerService:
                 for h in hits
             ]
 
+        with trace.stage("gate") as stage:
+            decision = assess(hits, self.config.gate)
+            clarified_before = any(turn.mode == Mode.CLARIFY for turn in history)
+            stage.update(
+                confident=decision.confident,
+                reason=decision.reason,
+                best=round(decision.best, 4),
+                margin=None if decision.margin is None else round(decision.margin, 4),
+                clarified_before=clarified_before,
+            )
+        if not decision.confident:
+            if clarified_before:
+                answer = await self._handoff(
+                    question,
+                    trace,
+                    safe_text,
+                    None,
+                    f"still unclear after clarifying ({decision.reason})",
+                )
+            else:
+                answer = Answer(request_id="", mode=Mode.CLARIFY, text=clarifying_question(hits))
+            answer.principals = principals
+            await self._remember(question, safe_text, search_text, answer)
+            return answer
+
         notices: list[Notice] = []
         if question.audience.kind != "dm":
             with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(text, asker, access, hits)
+                better = await self._private_answer_exists(search_text, asker, access, hits)
                 stage["private_answer_available"] = better
             if better:
                 notices.append(_notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
 
-        if not hits:
-            return Answer(
-                request_id="",
-                mode=Mode.ANSWER,
-                text="I couldn't find anything about this in the documents available here.",
-                notices=[_notice(NoticeCode.NO_SOURCES), *notices],
-                principals=principals,
-            )
-
         if not self.config.tiers:
-            answer = self._extractive(text, hits, Mode.ANSWER, [])
-            answer.notices.extend(notices)
-            answer.principals = principals
-            return answer
-
-        answer = await self._generate(question, text, hits, trace)
+            answer = self._extractive(search_text, hits, Mode.ANSWER, [])
+            context = hits
+        else:
+            answer, context = await self._generate(question, safe_text, hits, trace)
         answer.notices.extend(notices)
         answer.principals = principals
+        await self._store_in_cache(answer, search_text, vector, context, trace)
+        await self._remember(question, safe_text, search_text, answer)
         return answer
+
+    async def _history(self, question: Question, trace: TraceRecorder) -> list[Turn]:
+        if self._memory is None or not question.conversation_id:
+            return []
+        try:
+            return await self._memory.recent(
+                question.conversation_id, self.config.memory_turns, self.config.memory_max_age_s
+            )
+        except Exception as exc:  # memory is a help, never a reason to fail
+            trace.set(memory_error=type(exc).__name__)
+            return []
+
+    async def _remember(
+        self, question: Question, safe_text: str, search_text: str, answer: Answer
+    ) -> None:
+        if self._memory is None or not question.conversation_id:
+            return
+        try:
+            await self._memory.add(
+                question.conversation_id, Turn(safe_text, search_text, str(answer.mode))
+            )
+        except Exception as exc:
+            log.warning("conversation memory write failed", error=type(exc).__name__)
+
+    async def _from_cache(
+        self,
+        question: Question,
+        search_text: str,
+        vector: list[float] | None,
+        access: Access,
+        trace: TraceRecorder,
+    ) -> Answer | None:
+        if self._cache is None or vector is None or self._versions is None:
+            trace.set(cache={"status": "bypass", "reason": "no cache configured"})
+            return None
+        with trace.stage("cache") as stage:
+            try:
+                decision = await self._cache.lookup(
+                    vector,
+                    search_text,
+                    lambda key: self._retriever.allows(access, key),
+                    self._versions,
+                )
+            except Exception as exc:  # a broken cache is a miss, never an error
+                log.warning("cache lookup failed", error=type(exc).__name__)
+                stage.update(status="miss", reason=f"cache unavailable: {type(exc).__name__}")
+                trace.set(cache={"status": "miss", "reason": "cache unavailable"})
+                return None
+            stage.update(decision.summary(), rejected=decision.rejected)
+            trace.set(cache=decision.summary())
+            if decision.status != "hit" or decision.entry is None:
+                return None
+            entry = decision.entry
+            stage.update(original_request_id=entry.request_id, similarity=decision.similarity)
+        stored = entry.answer
+        answer = Answer(
+            request_id="",
+            mode=Mode.ANSWER,
+            text=stored["text"],
+            citations=[Citation(**c) for c in stored["citations"]],
+            tier=stored.get("tier"),
+            model=stored.get("model"),
+            principals=sorted(access.principals),
+            cache={**decision.summary(), "original_request_id": entry.request_id},
+        )
+        if question.audience.kind != "dm":
+            asker = await self._directory.resolve_email(question.asker.email or "")
+            with trace.stage("private_check") as stage:
+                better = await self._private_answer_exists(search_text, asker, access, [])
+                stage["private_answer_available"] = better
+            if better:
+                answer.notices.append(_notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
+        return answer
+
+    async def _store_in_cache(
+        self,
+        answer: Answer,
+        search_text: str,
+        vector: list[float] | None,
+        context: list[SearchHit],
+        trace: TraceRecorder,
+    ) -> None:
+        answer.cache = trace.data.get("cache") or {"status": "bypass", "reason": "no cache"}
+        if self._cache is None or vector is None or self._versions is None:
+            return
+        codes = {n.code for n in answer.notices}
+        if answer.mode != Mode.ANSWER or codes & _NOT_CACHED or not answer.citations:
+            trace.set(cache_store="skipped: degraded, limited or uncited answer")
+            return
+        try:
+            versions = await self._versions(sorted({h.chunk.document_id for h in context}))
+            entry_id = await self._cache.store(
+                vector,
+                search_text,
+                {
+                    "text": answer.text,
+                    "citations": [asdict(c) for c in answer.citations],
+                    "tier": answer.tier,
+                    "model": answer.model,
+                },
+                [
+                    ContextChunk(
+                        h.chunk.chunk_id,
+                        h.chunk.document_id,
+                        h.chunk.acl_key,
+                        versions.get(h.chunk.document_id, "gone"),
+                    )
+                    for h in context
+                ],
+                trace.data["request_id"],
+            )
+            trace.set(cache_store=entry_id)
+        except Exception as exc:
+            log.warning("cache store failed", error=type(exc).__name__)
+
+    async def _handoff(
+        self,
+        question: Question,
+        trace: TraceRecorder,
+        safe_text: str,
+        message: str | None,
+        reason: str,
+    ) -> Answer:
+        with trace.stage("handoff") as stage:
+            stage["reason"] = reason
+            ref = None
+            if self._tickets is not None:
+                try:
+                    ref = await self._tickets.create(
+                        TicketRequest(
+                            request_id=trace.data["request_id"],
+                            conversation_id=question.conversation_id,
+                            asker=question.asker.email,
+                            question=safe_text,
+                            reason=reason,
+                        )
+                    )
+                except Exception as exc:
+                    log.warning("ticket creation failed", error=type(exc).__name__)
+                    stage["error"] = type(exc).__name__
+            stage["ticket"] = ref.id if ref else None
+        if ref is None:
+            return Answer(
+                request_id="",
+                mode=Mode.HANDOFF,
+                text=(message + " " if message else "")
+                + "I couldn't open a ticket automatically; please contact the help desk.",
+                notices=[Notice("ticket_failed", "No ticket could be created.")],
+            )
+        intro = message or "I've passed this to a colleague who can help."
+        return Answer(
+            request_id="",
+            mode=Mode.HANDOFF,
+            text=f"{intro} Ticket {ref.id} is open; someone will follow up with you.",
+            ticket={"id": ref.id, "provider": ref.provider, "url": ref.url},
+        )
 
     def _precheck(self, text: str) -> str | None:
         if not text:
@@ -243,7 +481,8 @@ class AnswerService:
 
     async def _generate(
         self, question: Question, text: str, hits: list[SearchHit], trace: TraceRecorder
-    ) -> Answer:
+    ) -> tuple[Answer, list[SearchHit]]:
+        """The answer, and the hits that went into the answering model's context."""
         deadline = time.monotonic() + self.config.deadline_s
         with trace.stage("routing") as stage:
             plan = self._plan(text, hits)
@@ -292,7 +531,7 @@ class AnswerService:
                     if "ratelimited" in attempts.failures:
                         notices.append(_notice(NoticeCode.MODEL_RATELIMITED))
                     mode = Mode.DEGRADED if attempts.failures else Mode.ANSWER
-                    return Answer(
+                    answer = Answer(
                         request_id="",
                         mode=mode,
                         text=check.text,
@@ -302,11 +541,12 @@ class AnswerService:
                         model=tier.model,
                         cost_usd=attempts.cost_usd,
                     )
+                    return answer, sources
                 # Uncited, or "cannot answer" although sources exist: escalate once.
                 attempts.quality_escalations += 1
                 if attempts.quality_escalations > 1 or index == len(plan.steps) - 1:
                     if cannot:
-                        return Answer(
+                        answer = Answer(
                             request_id="",
                             mode=Mode.ANSWER,
                             text=reply_text.strip(),
@@ -315,9 +555,10 @@ class AnswerService:
                             model=tier.model,
                             cost_usd=attempts.cost_usd,
                         )
+                        return answer, sources
                     attempts.failures.append("uncited")
                     break
-        return self._fallback(text, hits, attempts, notices)
+        return self._fallback(text, hits, attempts, notices), hits
 
     async def _call_tier(
         self,
@@ -334,10 +575,11 @@ class AnswerService:
             trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: circuit open")
             attempts.failures.append("unavailable")
             return None
+        locale = self.config.language if self.config.language != "auto" else question.locale
         messages = build_messages(
             text,
             [PromptSource(h.chunk.title, h.chunk.page, h.chunk.text) for h in sources],
-            question.locale,
+            locale,
         )
         for attempt in (1, 2):
             remaining = deadline - time.monotonic()
@@ -468,6 +710,13 @@ class AnswerService:
         )
         answer.trace = trace.data
         self._traces.submit(trace.data)
+
+
+_NOT_CACHED = {
+    str(NoticeCode.PRIVATE_ANSWER_AVAILABLE),
+    str(NoticeCode.BUDGET_CAPPED),
+    str(NoticeCode.FALLBACK_TIER),
+}
 
 
 def _notice(code: NoticeCode) -> Notice:

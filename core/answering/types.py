@@ -104,6 +104,8 @@ class Answer:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     principals: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=lambda: {"status": "bypass", "reason": ""})
+    ticket: dict[str, Any] | None = None
     trace: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, with_trace: bool = False) -> dict[str, Any]:
@@ -118,6 +120,8 @@ class Answer:
             "cost_usd": round(self.cost_usd, 8),
             "latency_ms": round(self.latency_ms, 1),
             "principals": self.principals,
+            "cache": self.cache,
+            "ticket": self.ticket,
         }
         if with_trace:
             out["trace"] = self.trace

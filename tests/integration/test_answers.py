@@ -88,11 +88,12 @@ async def test_empty_and_oversized_questions_are_refused(demo: Services) -> None
     assert huge.citations == []
 
 
-async def test_retrieval_outage_degrades_with_a_notice(demo: Services) -> None:
+async def test_retrieval_outage_hands_off_with_a_notice(demo: Services) -> None:
     demo.index._client.delete_collection(demo.settings.chroma_collection)  # the index is gone
     answer = await demo.answers.answer(ask("How do I reset my password?", JORDAN))
-    assert answer.mode == Mode.DEGRADED
+    assert answer.mode == Mode.HANDOFF
     assert [n.code for n in answer.notices] == ["retrieval_unavailable"]
+    assert answer.ticket is not None and answer.ticket["id"] in answer.text
     assert answer.request_id
 
 

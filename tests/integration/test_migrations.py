@@ -18,6 +18,10 @@ TABLES = {
     "directory_memberships",
     "platform_identities",
     "index_state",
+    "traces",
+    "cache_entries",
+    "tickets",
+    "conversation_turns",
 }
 
 

@@ -1,0 +1,204 @@
+"""The semantic cache, safe by construction (ARCHITECTURE §4).
+
+An entry records every chunk that went into the model's context: its ACL key and its
+document's version. A lookup is a hit only when, for the best similar entries:
+  1. similarity ≥ the threshold, and the decisive-token guard passes (no number, name or
+     qualifier in one question that the other lacks: "managers" vs "contractors");
+  2. the requester may read every one of those ACLs (a hard check, not a hint);
+  3. none of those documents changed since (content or ACL), and none was deleted;
+  4. the entry was made by the active release, and is younger than the TTL.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ContextChunk:
+    chunk_id: str
+    document_id: str
+    acl_key: str
+    version: str  # the document's version when the answer was made
+
+
+@dataclass(slots=True)
+class CachedAnswer:
+    id: str
+    created_at: float
+    release: str
+    question: str
+    answer: dict[str, Any]
+    context: list[ContextChunk]
+    request_id: str
+    hits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    enabled: bool = True
+    similarity_threshold: float = 0.90
+    ttl_s: float = 7 * 24 * 3600
+    candidates: int = 5
+
+
+@dataclass(slots=True)
+class CacheDecision:
+    status: str  # "hit" | "miss" | "bypass"
+    reason: str
+    entry: CachedAnswer | None = None
+    similarity: float | None = None
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason}
+
+
+class CacheStore(Protocol):
+    async def nearest(self, vector: Sequence[float], n: int) -> list[tuple[str, float]]: ...
+
+    async def load(self, ids: Sequence[str]) -> dict[str, CachedAnswer]: ...
+
+    async def save(self, entry: CachedAnswer, vector: Sequence[float]) -> None: ...
+
+    async def delete(self, ids: Sequence[str]) -> None: ...
+
+    async def record_hit(self, entry_id: str) -> None: ...
+
+
+# Access check and document versions are asked of the caller, who knows the catalog.
+AllowsAcl = Callable[[str], Awaitable[bool]]
+DocumentVersions = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+
+_WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d")
+_STOP = frozenset(
+    (
+        "a an the is are was were be do does did i my me we our you your of to in on for at by "
+        "with from and or but how what which who when where why can could should would will get "
+        "much many there this that it its have has any please"
+    ).split()
+)
+# Words that change the answer when swapped: roles, plans, places, time, direction.
+QUALIFIERS = frozenset(
+    (
+        "manager managers contractor contractors intern interns employee employees part full "
+        "time temporary seasonal hourly salaried new senior executive executives store stores "
+        "basic plus standard premium family spouse child children dependent dependents "
+        "portland seattle boise denver kent remote office hq international domestic "
+        "before after first last next previous this year month week day daily weekly monthly "
+        "annual increase decrease more less maximum minimum max min not no without never "
+        "personal business"
+    ).split()
+)
+
+
+def decisive_tokens(question: str) -> set[str]:
+    words = _WORD.findall(question)
+    out = set()
+    for index, word in enumerate(words):
+        low = word.lower()
+        if low in _STOP:
+            continue
+        if _NUMBER.search(word) or low in QUALIFIERS or (index > 0 and word[0].isupper()):
+            out.add(low)
+    return out
+
+
+def same_decisive_tokens(a: str, b: str) -> bool:
+    return decisive_tokens(a) == decisive_tokens(b)
+
+
+class SemanticCache:
+    def __init__(self, store: CacheStore, config: CacheConfig, release: str) -> None:
+        self._store = store
+        self.config = config
+        self.release = release
+
+    async def lookup(
+        self,
+        vector: Sequence[float],
+        question: str,
+        allows: AllowsAcl,
+        versions: DocumentVersions,
+        now: float | None = None,
+    ) -> CacheDecision:
+        if not self.config.enabled:
+            return CacheDecision("bypass", "cache disabled")
+        now = time.time() if now is None else now
+        nearest = await self._store.nearest(vector, self.config.candidates)
+        close = [(i, s) for i, s in nearest if s >= self.config.similarity_threshold]
+        if not close:
+            best = f"{nearest[0][1]:.3f}" if nearest else "none"
+            return CacheDecision(
+                "miss", f"no entry above {self.config.similarity_threshold} (best {best})"
+            )
+        entries = await self._store.load([i for i, _ in close])
+        decision = CacheDecision("miss", "")
+        for entry_id, similarity in close:
+            entry = entries.get(entry_id)
+            why = (
+                "entry gone"
+                if entry is None
+                else await self._reject(entry, question, allows, versions, now)
+            )
+            if why is None and entry is not None:
+                await self._store.record_hit(entry.id)
+                decision.status, decision.entry, decision.similarity = "hit", entry, similarity
+                decision.reason = f"similarity {similarity:.3f}, permissions and versions checked"
+                return decision
+            decision.rejected.append(
+                {"entry": entry_id, "similarity": round(similarity, 4), "why": why}
+            )
+        decision.reason = "; ".join(str(r["why"]) for r in decision.rejected)
+        return decision
+
+    async def _reject(
+        self,
+        entry: CachedAnswer,
+        question: str,
+        allows: AllowsAcl,
+        versions: DocumentVersions,
+        now: float,
+    ) -> str | None:
+        if entry.release != self.release:
+            return "made by another release"
+        if now - entry.created_at > self.config.ttl_s:
+            return "expired"
+        if not same_decisive_tokens(entry.question, question):
+            return "a decisive detail differs"
+        for acl in {c.acl_key for c in entry.context}:
+            if not await allows(acl):
+                return "requester may not read every source"
+        current = await versions(sorted({c.document_id for c in entry.context}))
+        for chunk in entry.context:
+            if current.get(chunk.document_id) != chunk.version:
+                return "a source document changed or was deleted"
+        return None
+
+    async def store(
+        self,
+        vector: Sequence[float],
+        question: str,
+        answer: dict[str, Any],
+        context: list[ContextChunk],
+        request_id: str,
+    ) -> str | None:
+        if not self.config.enabled or not context:
+            return None
+        entry = CachedAnswer(
+            id=uuid.uuid4().hex,
+            created_at=time.time(),
+            release=self.release,
+            question=question,
+            answer=answer,
+            context=context,
+            request_id=request_id,
+        )
+        await self._store.save(entry, vector)
+        return entry.id
