@@ -113,7 +113,7 @@ class PolicySettings(_Section):
 
 class CacheSettings(_Section):
     enabled: bool = True
-    similarity_threshold: float = Field(default=0.90, gt=0, le=1)
+    similarity_threshold: float = Field(default=0.80, gt=0, le=1)  # measured: README
     ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
     candidates: int = Field(default=5, ge=1, le=50)
 

@@ -2,21 +2,25 @@
 
 An entry records every chunk that went into the model's context: its ACL key and its
 document's version. A lookup is a hit only when, for the best similar entries:
-  1. similarity ≥ the threshold, and the decisive-token guard passes (no number, name or
-     qualifier in one question that the other lacks: "managers" vs "contractors");
+  1. similarity ≥ the threshold, and the decisive-token guard passes (core/cache_guard.py:
+     no number, name or qualifier in one question that the other lacks);
   2. the requester may read every one of those ACLs (a hard check, not a hint);
   3. none of those documents changed since (content or ACL), and none was deleted;
-  4. the entry was made by the active release, and is younger than the TTL.
+  4. the entry was made by the active release, and is younger than the TTL;
+  5. retrieval for the new question (same vector, same permissions) still finds every
+     document the cached answer cites: two similar questions about different things ("reset
+     my VPN password" vs "reset my email password") retrieve different documents.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from core.cache_guard import decisive_difference
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class CachedAnswer:
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
     enabled: bool = True
-    similarity_threshold: float = 0.90
+    similarity_threshold: float = 0.80
     ttl_s: float = 7 * 24 * 3600
     candidates: int = 5
 
@@ -74,44 +78,8 @@ class CacheStore(Protocol):
 # Access check and document versions are asked of the caller, who knows the catalog.
 AllowsAcl = Callable[[str], Awaitable[bool]]
 DocumentVersions = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
-
-_WORD = re.compile(r"\w+")
-_NUMBER = re.compile(r"\d")
-_STOP = frozenset(
-    (
-        "a an the is are was were be do does did i my me we our you your of to in on for at by "
-        "with from and or but how what which who when where why can could should would will get "
-        "much many there this that it its have has any please"
-    ).split()
-)
-# Words that change the answer when swapped: roles, plans, places, time, direction.
-QUALIFIERS = frozenset(
-    (
-        "manager managers contractor contractors intern interns employee employees part full "
-        "time temporary seasonal hourly salaried new senior executive executives store stores "
-        "basic plus standard premium family spouse child children dependent dependents "
-        "portland seattle boise denver kent remote office hq international domestic "
-        "before after first last next previous this year month week day daily weekly monthly "
-        "annual increase decrease more less maximum minimum max min not no without never "
-        "personal business"
-    ).split()
-)
-
-
-def decisive_tokens(question: str) -> set[str]:
-    words = _WORD.findall(question)
-    out = set()
-    for index, word in enumerate(words):
-        low = word.lower()
-        if low in _STOP:
-            continue
-        if _NUMBER.search(word) or low in QUALIFIERS or (index > 0 and word[0].isupper()):
-            out.add(low)
-    return out
-
-
-def same_decisive_tokens(a: str, b: str) -> bool:
-    return decisive_tokens(a) == decisive_tokens(b)
+# Documents that retrieval finds for the new question, under the requester's permissions.
+RetrievedDocuments = Callable[[], Awaitable[set[str]]]
 
 
 class SemanticCache:
@@ -126,6 +94,7 @@ class SemanticCache:
         question: str,
         allows: AllowsAcl,
         versions: DocumentVersions,
+        retrieved: RetrievedDocuments,
         now: float | None = None,
     ) -> CacheDecision:
         if not self.config.enabled:
@@ -145,7 +114,7 @@ class SemanticCache:
             why = (
                 "entry gone"
                 if entry is None
-                else await self._reject(entry, question, allows, versions, now)
+                else await self._reject(entry, question, allows, versions, retrieved, now)
             )
             if why is None and entry is not None:
                 await self._store.record_hit(entry.id)
@@ -164,14 +133,16 @@ class SemanticCache:
         question: str,
         allows: AllowsAcl,
         versions: DocumentVersions,
+        retrieved: RetrievedDocuments,
         now: float,
     ) -> str | None:
         if entry.release != self.release:
             return "made by another release"
         if now - entry.created_at > self.config.ttl_s:
             return "expired"
-        if not same_decisive_tokens(entry.question, question):
-            return "a decisive detail differs"
+        differs = decisive_difference(entry.question, question)
+        if differs:
+            return f"a decisive detail differs ({', '.join(differs[:3])})"
         for acl in {c.acl_key for c in entry.context}:
             if not await allows(acl):
                 return "requester may not read every source"
@@ -179,6 +150,10 @@ class SemanticCache:
         for chunk in entry.context:
             if current.get(chunk.document_id) != chunk.version:
                 return "a source document changed or was deleted"
+        cited = {c["document_id"] for c in entry.answer.get("citations", [])}
+        missing = cited - await retrieved()
+        if missing:
+            return "retrieval for this question does not find the cited documents"
         return None
 
     async def store(

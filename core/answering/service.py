@@ -9,6 +9,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Que
 from core.cache import ContextChunk, SemanticCache
 from core.directory import Directory, Resolved
 from core.principals import PUBLIC, Access
-from core.retrieval import Retriever, SearchHit
+from core.retrieval import Retriever, SearchHit, SearchResult
 from core.tickets import TicketProvider, TicketRequest
 
 log = structlog.get_logger()
@@ -208,18 +209,26 @@ class AnswerService:
             log.warning("embedding failed", error=type(exc).__name__)
             vector = None
 
-        cached = await self._from_cache(question, search_text, vector, access, trace)
+        retrieval: dict[str, Any] = {}
+
+        async def retrieve() -> SearchResult:
+            # Once per request: the cache's verification and the answer share the result.
+            if "result" not in retrieval:
+                if vector is None:
+                    raise RuntimeError("no query embedding")
+                retrieval["result"] = await self._retriever.search(
+                    search_text, access, self.config.top_k, vector=vector
+                )
+            return retrieval["result"]
+
+        cached = await self._from_cache(question, search_text, vector, access, retrieve, trace)
         if cached is not None:
             await self._remember(question, safe_text, search_text, cached)
             return cached
 
         with trace.stage("retrieval") as stage:
             try:
-                if vector is None:
-                    raise RuntimeError("no query embedding")
-                result = await self._retriever.search(
-                    search_text, access, self.config.top_k, vector=vector
-                )
+                result = await retrieve()
             except Exception as exc:
                 log.warning("retrieval failed", error=type(exc).__name__)
                 stage["error"] = type(exc).__name__
@@ -319,6 +328,7 @@ class AnswerService:
         search_text: str,
         vector: list[float] | None,
         access: Access,
+        retrieve: Callable[[], Awaitable[SearchResult]],
         trace: TraceRecorder,
     ) -> Answer | None:
         if self._cache is None or vector is None or self._versions is None:
@@ -326,14 +336,19 @@ class AnswerService:
             return None
         with trace.stage("cache") as stage:
             try:
+
+                async def retrieved_documents() -> set[str]:
+                    return {hit.chunk.document_id for hit in (await retrieve()).hits}
+
                 decision = await self._cache.lookup(
                     vector,
                     search_text,
                     lambda key: self._retriever.allows(access, key),
                     self._versions,
+                    retrieved_documents,
                 )
             except Exception as exc:  # a broken cache is a miss, never an error
-                log.warning("cache lookup failed", error=type(exc).__name__)
+                log.warning("cache lookup failed", error=type(exc).__name__, exc_info=True)
                 stage.update(status="miss", reason=f"cache unavailable: {type(exc).__name__}")
                 trace.set(cache={"status": "miss", "reason": "cache unavailable"})
                 return None
