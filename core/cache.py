@@ -7,9 +7,11 @@ document's version. A lookup is a hit only when, for the best similar entries:
   2. the requester may read every one of those ACLs (a hard check, not a hint);
   3. none of those documents changed since (content or ACL), and none was deleted;
   4. the entry was made by the active release, and is younger than the TTL;
-  5. retrieval for the new question (same vector, same permissions) still finds every
-     document the cached answer cites: two similar questions about different things ("reset
-     my VPN password" vs "reset my email password") retrieve different documents.
+  5. retrieval for the new question, under the requester's permissions, agrees with the
+     entry: it still finds every document the cached answer cites (two similar questions
+     about different things retrieve different documents), and its top documents were all
+     in the entry's context (a requester who may read more than the original asker would
+     get a fuller fresh answer, so they get one).
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ class CacheStore(Protocol):
 # Access check and document versions are asked of the caller, who knows the catalog.
 AllowsAcl = Callable[[str], Awaitable[bool]]
 DocumentVersions = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
-# Documents that retrieval finds for the new question, under the requester's permissions.
-RetrievedDocuments = Callable[[], Awaitable[set[str]]]
+# Documents retrieval finds for the new question under the requester's permissions, best first.
+RetrievedDocuments = Callable[[], Awaitable[list[str]]]
+TOP_DOCUMENTS_CHECKED = 3
 
 
 class SemanticCache:
@@ -150,10 +153,13 @@ class SemanticCache:
         for chunk in entry.context:
             if current.get(chunk.document_id) != chunk.version:
                 return "a source document changed or was deleted"
+        documents = await retrieved()
         cited = {c["document_id"] for c in entry.answer.get("citations", [])}
-        missing = cited - await retrieved()
-        if missing:
+        if cited - set(documents):
             return "retrieval for this question does not find the cited documents"
+        used = {c.document_id for c in entry.context}
+        if set(documents[:TOP_DOCUMENTS_CHECKED]) - used:
+            return "retrieval for this requester finds documents the cached answer did not use"
         return None
 
     async def store(

@@ -337,8 +337,11 @@ class AnswerService:
         with trace.stage("cache") as stage:
             try:
 
-                async def retrieved_documents() -> set[str]:
-                    return {hit.chunk.document_id for hit in (await retrieve()).hits}
+                async def retrieved_documents() -> list[str]:
+                    hits = (await retrieve()).hits
+                    if not assess(hits, self.config.gate).confident:
+                        return []  # a fresh answer would clarify: no cached answer either
+                    return list(dict.fromkeys(hit.chunk.document_id for hit in hits))
 
                 decision = await self._cache.lookup(
                     vector,
@@ -358,6 +361,7 @@ class AnswerService:
                 return None
             entry = decision.entry
             stage.update(original_request_id=entry.request_id, similarity=decision.similarity)
+            trace.set(cache_entry=entry.id)
         stored = entry.answer
         answer = Answer(
             request_id="",

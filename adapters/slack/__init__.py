@@ -1,0 +1,1 @@
+"""Slack adapter: Block Kit rendering and event handling."""

@@ -1,0 +1,709 @@
+"""A local Slack Web API: a protocol double for Slack, plus helpers that sign requests INTO
+the service exactly as Slack does.
+
+Tests point the real slack_sdk client at it::
+
+    with SlackApiDouble() as slack:
+        slack.add_user("U1", "ada@harbor.example")
+        slack.add_channel("C1", kind="public", members=["U1", "UBOT"])
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+        await client.chat_postMessage(channel="C1", text="hi")
+        assert slack.messages()[0]["text"] == "hi"
+
+It speaks the real wire format: ``GET`` or ``POST /api/<method>``, arguments taken from the
+query string AND the body (``application/x-www-form-urlencoded`` or ``application/json``),
+``Authorization: Bearer <token>`` (or a ``token`` argument), answers ``{"ok": true, ...}`` or
+HTTP 200 ``{"ok": false, "error": "<code>"}``. Form/query values arrive as strings; ``blocks``,
+``attachments`` and ``metadata`` sent as JSON strings are decoded, so ``args["blocks"]`` is a
+list whatever the encoding.
+
+How slack_sdk 3.48's AsyncWebClient puts each method on the wire (pinned by
+tests/unit/test_slack_api_double.py):
+
+- JSON body: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
+  ``assistant.threads.setStatus`` (whether or not there are blocks).
+- ``POST`` with the arguments in the QUERY STRING and an empty body: ``auth.test``,
+  ``reactions.add``.
+- ``GET`` with a query string: ``users.info``, ``conversations.info``,
+  ``conversations.members``.
+- Form bodies only appear when a caller uses ``api_call(..., data=...)``.
+
+Scripted failures, FIFO per method with :meth:`SlackApiDouble.fail` (checked after auth):
+
+- ``429`` / ``429:<seconds>``: HTTP 429, ``Retry-After`` (default 1), body
+  ``{"ok": false, "error": "ratelimited"}``. Note slack_sdk's ``AsyncRateLimitErrorRetryHandler``
+  sleeps ``int(retry_after[0]) + random()`` seconds: only the FIRST DIGIT of the header counts
+  ("30" sleeps ~3 s), so retrying tests should use ``429:0``.
+- ``500`` / ``503``: that status with ``{"ok": false, "error": "fatal_error"}``
+  (``AsyncServerErrorRetryHandler`` retries both).
+- ``error:<code>``: HTTP 200 ``{"ok": false, "error": "<code>"}``.
+
+Faithful details that a lenient double would hide:
+
+- ``conversations.info`` for an IM has ``user`` (the non-bot member) and no ``name``;
+  a private channel whose id starts with ``G`` is the legacy shape (``is_channel`` false,
+  ``is_group`` true), one starting with ``C`` the current shape (``is_channel`` true).
+- ``reactions.add`` twice with the same (channel, timestamp, name) -> ``already_reacted``.
+- ``chat.postMessage`` accepts any channel id (registered or not); ``chat.update`` needs a
+  message this double posted (else ``message_not_found``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from collections import deque
+from typing import Any
+
+from aiohttp import web
+
+CHANNEL_KINDS = ("public", "private", "im", "mpim")
+_JSON_ARGS = ("blocks", "attachments", "metadata")
+_TS_BASE = 1_700_000_000
+
+
+def validate_failure(behaviour: str) -> str:
+    """Return ``behaviour`` if it is a known failure, else raise ValueError."""
+    if behaviour in {"429", "500", "503"}:
+        return behaviour
+    name, sep, arg = behaviour.partition(":")
+    if sep and name == "429" and arg.isdigit():
+        return behaviour
+    if sep and name == "error" and arg:
+        return behaviour
+    raise ValueError(f"unknown Slack failure behaviour {behaviour!r}")
+
+
+def _decode_json_args(args: dict[str, Any]) -> dict[str, Any]:
+    for key in _JSON_ARGS:
+        value = args.get(key)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(value)
+    return args
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    return {"ok": True, **fields}
+
+
+def _err(code: str, **fields: Any) -> dict[str, Any]:
+    return {"ok": False, "error": code, **fields}
+
+
+class SlackApiDouble:
+    """Runs in its own thread with its own event loop (like ``ModelServer``), so it serves
+    async tests, sync tests and subprocesses alike.
+
+    State: a user directory (:meth:`add_user`; the bot user is always present), channels
+    (:meth:`add_channel`), posted messages (:meth:`messages`), ephemeral messages
+    (:meth:`ephemerals`), every call recorded in :attr:`calls` as
+    ``{"method", "http_method", "args", "headers", "status", "response"}`` (headers lower-cased).
+    """
+
+    members_page_size: int = 2
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bot_token: str = "xoxb-test",
+        team_id: str = "T0HARBOR1",
+        bot_user_id: str = "UBOT",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = "B1"
+        self.calls: list[dict] = []
+        self._lock = threading.Lock()
+        self._users: dict[str, dict] = {}
+        self._channels: dict[str, dict] = {}
+        self._messages: list[dict] = []
+        self._ephemerals: list[dict] = []
+        self._reactions: set[tuple[str, str, str]] = set()
+        self._failures: dict[str, deque[str]] = {}
+        self._ts = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._add_bot_user()
+
+    # -- control (any thread) -------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """slack_sdk ``base_url`` (trailing slash required)."""
+        if self._thread is None:
+            raise RuntimeError("SlackApiDouble is not started")
+        return f"http://{self.host}:{self.port}/api/"
+
+    def _add_bot_user(self) -> None:
+        self._users[self.bot_user_id] = {
+            "id": self.bot_user_id,
+            "team_id": self.team_id,
+            "name": "answerdesk",
+            "is_bot": True,
+            "email": None,
+        }
+
+    def add_user(
+        self,
+        user_id: str,
+        email: str | None,
+        *,
+        team_id: str | None = None,
+        is_bot: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if name is None:
+            name = email.split("@", 1)[0] if email else user_id.lower()
+        with self._lock:
+            self._users[user_id] = {
+                "id": user_id,
+                "team_id": team_id or self.team_id,
+                "name": name,
+                "is_bot": is_bot,
+                "email": email,
+            }
+
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        kind: str,
+        members: list[str] | tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> None:
+        if kind not in CHANNEL_KINDS:
+            raise ValueError(f"channel kind must be one of {CHANNEL_KINDS}, not {kind!r}")
+        with self._lock:
+            self._channels[channel_id] = {
+                "id": channel_id,
+                "kind": kind,
+                "members": list(members),
+                "name": name,
+            }
+
+    def fail(self, method: str, *behaviours: str) -> None:
+        """Queue failures for the next calls of ``method`` (FIFO), e.g.
+        ``fail("chat.postMessage", "429:0", "500")``."""
+        checked = [validate_failure(b) for b in behaviours]
+        with self._lock:
+            self._failures.setdefault(method, deque()).extend(checked)
+
+    def calls_to(self, method: str) -> list[dict]:
+        with self._lock:
+            return [copy.deepcopy(c) for c in self.calls if c["method"] == method]
+
+    def messages(self) -> list[dict]:
+        """Posted messages in their current state (``chat.update`` applied), oldest first:
+        ``{"channel", "ts", "thread_ts", "text", "blocks"}``."""
+        with self._lock:
+            return [
+                {k: copy.deepcopy(m[k]) for k in ("channel", "ts", "thread_ts", "text", "blocks")}
+                for m in self._messages
+            ]
+
+    def ephemerals(self) -> list[dict]:
+        """``chat.postEphemeral`` messages: ``{"channel", "user", "message_ts", "thread_ts",
+        "text", "blocks"}``."""
+        with self._lock:
+            return copy.deepcopy(self._ephemerals)
+
+    def reset(self, *, directory: bool = False) -> None:
+        """Clear calls, messages, ephemerals, reactions and scripted failures; with
+        ``directory=True`` also users (except the bot) and channels."""
+        with self._lock:
+            self.calls.clear()
+            self._messages.clear()
+            self._ephemerals.clear()
+            self._reactions.clear()
+            self._failures.clear()
+            if directory:
+                self._users.clear()
+                self._channels.clear()
+                self._add_bot_user()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> SlackApiDouble:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve_start())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._loop = loop
+        thread = threading.Thread(target=run, name=f"slack-api-{id(self):x}", daemon=True)
+        thread.start()
+        ready.wait(10)
+        if failure:
+            thread.join(5)
+            self._loop = None
+            raise RuntimeError(f"SlackApiDouble could not start: {failure[0]!r}") from failure[0]
+        self._thread = thread
+        return self
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._serve_stop(), loop)
+        with contextlib.suppress(Exception):
+            future.result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> SlackApiDouble:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def _serve_start(self) -> None:
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def _serve_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers (server thread) ---------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        raw = await request.read()
+        if raw:
+            if request.content_type == "application/json":
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    return self._respond(request, method, args, 200, _err("invalid_json"))
+                args.update(body)
+            else:
+                args.update(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        _decode_json_args(args)
+
+        token = args.pop("token", None)
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ").strip()
+        if not token:
+            return self._respond(request, method, args, 200, _err("not_authed"))
+        if token != self.bot_token:
+            return self._respond(request, method, args, 200, _err("invalid_auth"))
+
+        with self._lock:
+            queue = self._failures.get(method)
+            behaviour = queue.popleft() if queue else None
+        if behaviour is not None:
+            name, _, arg = behaviour.partition(":")
+            if name == "429":
+                seconds = arg or "1"
+                return self._respond(
+                    request,
+                    method,
+                    args,
+                    429,
+                    _err("ratelimited"),
+                    headers={"Retry-After": seconds},
+                )
+            if name in {"500", "503"}:
+                return self._respond(request, method, args, int(name), _err("fatal_error"))
+            return self._respond(request, method, args, 200, _err(arg))
+
+        handler = _METHODS.get(method)
+        with self._lock:
+            body = handler(self, args) if handler else _err("unknown_method")
+        return self._respond(request, method, args, 200, body)
+
+    def _respond(
+        self,
+        request: web.Request,
+        method: str,
+        args: dict[str, Any],
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        record = {
+            "method": method,
+            "http_method": request.method,
+            "args": args,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "status": status,
+            "response": body,
+        }
+        with self._lock:
+            self.calls.append(copy.deepcopy(record))
+        return web.json_response(body, status=status, headers=headers)
+
+    # Method implementations run under self._lock and return the response body.
+
+    def _next_ts(self) -> str:
+        n = next(self._ts) * 100
+        return f"{_TS_BASE + n // 1_000_000}.{n % 1_000_000:06d}"
+
+    def _auth_test(self, args: dict) -> dict:
+        return _ok(
+            url="https://harbor.slack.com/",
+            team="Harbor",
+            user="answerdesk",
+            team_id=self.team_id,
+            user_id=self.bot_user_id,
+            bot_id=self.bot_id,
+            is_enterprise_install=False,
+        )
+
+    def _users_info(self, args: dict) -> dict:
+        user = self._users.get(str(args.get("user", "")))
+        if user is None:
+            return _err("user_not_found")
+        profile: dict[str, Any] = {"real_name": user["name"], "display_name": user["name"]}
+        if user["email"] is not None:
+            profile["email"] = user["email"]
+        return _ok(
+            user={
+                "id": user["id"],
+                "team_id": user["team_id"],
+                "name": user["name"],
+                "real_name": user["name"],
+                "deleted": False,
+                "is_bot": user["is_bot"],
+                "is_app_user": False,
+                "profile": profile,
+            }
+        )
+
+    def _conversations_info(self, args: dict) -> dict:
+        channel = self._channels.get(str(args.get("channel", "")))
+        if channel is None:
+            return _err("channel_not_found")
+        kind, cid = channel["kind"], channel["id"]
+        legacy_group = kind == "private" and cid.startswith("G")
+        info: dict[str, Any] = {
+            "id": cid,
+            "is_channel": kind == "public" or (kind == "private" and not legacy_group),
+            "is_group": legacy_group,
+            "is_im": kind == "im",
+            "is_mpim": kind == "mpim",
+            "is_private": kind != "public",
+            "is_archived": False,
+            "context_team_id": self.team_id,
+        }
+        if kind == "im":
+            others = [m for m in channel["members"] if m != self.bot_user_id]
+            info["user"] = others[0] if others else None
+        elif kind == "mpim":
+            default = "mpdm-" + "--".join(m.lower() for m in channel["members"]) + "-1"
+            info["name"] = channel["name"] or default
+        else:
+            info["name"] = channel["name"] or cid.lower()
+        return _ok(channel=info)
+
+    def _conversations_members(self, args: dict) -> dict:
+        channel = self._channels.get(str(args.get("channel", "")))
+        if channel is None:
+            return _err("channel_not_found")
+        offset = 0
+        cursor = str(args.get("cursor") or "")
+        if cursor:
+            try:
+                prefix, _, number = base64.b64decode(cursor).decode().partition(":")
+                if prefix != "offset":
+                    raise ValueError(cursor)
+                offset = int(number)
+            except ValueError:
+                return _err("invalid_cursor")
+        size = max(1, int(self.members_page_size))
+        with contextlib.suppress(TypeError, ValueError):
+            if int(args.get("limit") or 0) > 0:
+                size = min(size, int(args["limit"]))
+        members = channel["members"]
+        page = members[offset : offset + size]
+        end = offset + size
+        next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
+        return _ok(members=page, response_metadata={"next_cursor": next_cursor})
+
+    def _message_fields(self, args: dict) -> dict | None:
+        text = args.get("text")
+        blocks = args.get("blocks")
+        if not text and not blocks:
+            return None
+        return {"text": text or "", "blocks": blocks}
+
+    def _chat_post_message(self, args: dict) -> dict:
+        channel = args.get("channel")
+        if not channel:
+            return _err("channel_not_found")
+        fields = self._message_fields(args)
+        if fields is None:
+            return _err("no_text")
+        ts = self._next_ts()
+        thread_ts = args.get("thread_ts") or None
+        self._messages.append(
+            {"channel": channel, "ts": ts, "thread_ts": thread_ts, **copy.deepcopy(fields)}
+        )
+        message: dict[str, Any] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "ts": ts,
+            "team": self.team_id,
+            **fields,
+        }
+        if fields["blocks"] is None:
+            del message["blocks"]
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        return _ok(channel=channel, ts=ts, message=message)
+
+    def _chat_update(self, args: dict) -> dict:
+        channel, ts = args.get("channel"), args.get("ts")
+        target = next(
+            (m for m in self._messages if m["channel"] == channel and m["ts"] == ts), None
+        )
+        if target is None:
+            return _err("message_not_found")
+        if "text" not in args and "blocks" not in args:
+            return _err("no_text")
+        if "text" in args:
+            target["text"] = args["text"] or ""
+        if "blocks" in args:
+            target["blocks"] = copy.deepcopy(args["blocks"])
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id}
+        message.update(text=target["text"], blocks=copy.deepcopy(target["blocks"]))
+        return _ok(channel=channel, ts=ts, text=target["text"], message=message)
+
+    def _chat_post_ephemeral(self, args: dict) -> dict:
+        channel, user = args.get("channel"), args.get("user")
+        if not channel:
+            return _err("channel_not_found")
+        if not user:
+            return _err("user_not_found")
+        fields = self._message_fields(args)
+        if fields is None:
+            return _err("no_text")
+        ts = self._next_ts()
+        self._ephemerals.append(
+            {
+                "channel": channel,
+                "user": user,
+                "message_ts": ts,
+                "thread_ts": args.get("thread_ts") or None,
+                **copy.deepcopy(fields),
+            }
+        )
+        return _ok(message_ts=ts)
+
+    def _assistant_set_status(self, args: dict) -> dict:
+        if not args.get("channel_id") or not args.get("thread_ts") or "status" not in args:
+            return _err("invalid_arguments")
+        return _ok()
+
+    def _reactions_add(self, args: dict) -> dict:
+        channel, timestamp, name = args.get("channel"), args.get("timestamp"), args.get("name")
+        if not channel or not timestamp:
+            return _err("no_item_specified")
+        if not name:
+            return _err("invalid_name")
+        key = (str(channel), str(timestamp), str(name))
+        if key in self._reactions:
+            return _err("already_reacted")
+        self._reactions.add(key)
+        return _ok()
+
+
+_METHODS = {
+    "auth.test": SlackApiDouble._auth_test,
+    "users.info": SlackApiDouble._users_info,
+    "conversations.info": SlackApiDouble._conversations_info,
+    "conversations.members": SlackApiDouble._conversations_members,
+    "chat.postMessage": SlackApiDouble._chat_post_message,
+    "chat.update": SlackApiDouble._chat_update,
+    "chat.postEphemeral": SlackApiDouble._chat_post_ephemeral,
+    "assistant.threads.setStatus": SlackApiDouble._assistant_set_status,
+    "reactions.add": SlackApiDouble._reactions_add,
+}
+
+
+# -- requests INTO the service, signed as Slack signs them ---------------------------------
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``v0=`` + hex HMAC-SHA256(secret, ``v0:{timestamp}:{body}``)."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    secret: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    content_type: str = "application/json",
+    retry_num: int | None = None,
+    retry_reason: str | None = None,
+) -> dict[str, str]:
+    """Headers Slack sends with an Events API / interactivity request. Use
+    ``content_type="application/x-www-form-urlencoded"`` with :func:`block_action` bodies."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": slack_signature(secret, ts, body),
+    }
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+    if retry_reason is not None:
+        headers["X-Slack-Retry-Reason"] = retry_reason
+    return headers
+
+
+def event_payload(
+    event: dict,
+    *,
+    event_id: str,
+    team_id: str = "T0HARBOR1",
+    api_app_id: str = "A1",
+    enterprise_id: str | None = None,
+    bot_user_id: str = "UBOT",
+) -> dict:
+    """The Events API ``event_callback`` envelope around ``event``."""
+    return {
+        "token": "verification-token-unused",
+        "team_id": team_id,
+        "enterprise_id": enterprise_id,
+        "context_team_id": team_id,
+        "context_enterprise_id": enterprise_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": enterprise_id,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+
+
+def app_mention(
+    text: str, *, user: str, channel: str, ts: str, thread_ts: str | None = None
+) -> dict:
+    """An ``app_mention`` event (``text`` should contain ``<@UBOT>`` as Slack's does)."""
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def dm_message(text: str, *, user: str, channel: str, ts: str) -> dict:
+    """A ``message`` event in a DM with the bot (``channel_type`` ``"im"``)."""
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+    }
+
+
+def block_action(
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    channel: str,
+    message_ts: str,
+    thread_ts: str | None = None,
+    team_id: str = "T0HARBOR1",
+) -> bytes:
+    """A ``block_actions`` interactivity body as Slack posts it: ``payload=<urlencoded JSON>``
+    (sign it with ``content_type="application/x-www-form-urlencoded"``)."""
+    message: dict[str, Any] = {"type": "message", "ts": message_ts}
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message_ts,
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+        container["thread_ts"] = thread_ts
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": team_id},
+        "api_app_id": "A1",
+        "token": "verification-token-unused",
+        "team": {"id": team_id},
+        "channel": {"id": channel},
+        "message": message,
+        "container": container,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b",
+                "value": value,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+        "response_url": f"https://hooks.slack.com/actions/{team_id}/1/response",
+        "trigger_id": "t",
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
