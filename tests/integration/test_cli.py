@@ -216,3 +216,33 @@ def test_ask_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "q.jsonl"
     bad.write_text('{"question": "x", "as": "a@b.io"}\nnot json\n')
     assert_usage_error(run(tmp_path, "ask", "--file", str(bad)), "line 2")
+
+
+def test_cache_and_tickets_commands(demo_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)}
+    jordan = "jordan.kim@harborlight.example"
+    for _ in range(2):
+        done = run(
+            tmp_path,
+            "ask",
+            "How long does a guest Wi-Fi pass last?",
+            "--as",
+            jordan,
+            "--json",
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cache"]["status"] == "hit"
+    stats = json.loads(run(tmp_path, "cache", "stats", "--json", env=env).stdout)
+    assert stats["entries"] == 1 and stats["hits_served"] == 1
+    handed = run(
+        tmp_path, "ask", "Can I talk to a human please?", "--as", jordan, "--json", env=env
+    )
+    ticket = json.loads(handed.stdout)["ticket"]
+    assert ticket["provider"] == "answerdesk"
+    listed = json.loads(run(tmp_path, "tickets", "list", "--json", env=env).stdout)
+    assert [t["id"] for t in listed] == [ticket["id"]]
+    assert listed[0]["asker"] == jordan and listed[0]["status"] == "open"
+    cleared = json.loads(run(tmp_path, "cache", "clear", "--json", env=env).stdout)
+    assert cleared == {"removed": 1}
+    assert json.loads(run(tmp_path, "cache", "stats", "--json", env=env).stdout)["entries"] == 0

@@ -107,7 +107,8 @@ class SlackApiDouble:
     State: a user directory (:meth:`add_user`; the bot user is always present), channels
     (:meth:`add_channel`), posted messages (:meth:`messages`), ephemeral messages
     (:meth:`ephemerals`), every call recorded in :attr:`calls` as
-    ``{"method", "http_method", "args", "headers", "status", "response"}`` (headers lower-cased).
+    ``{"method", "http_method", "args", "query", "body_bytes", "headers", "status", "response"}``
+    (``args`` = query and body merged; headers lower-cased).
     """
 
     members_page_size: int = 2
@@ -369,6 +370,8 @@ class SlackApiDouble:
             "method": method,
             "http_method": request.method,
             "args": args,
+            "query": dict(request.query),
+            "body_bytes": request.content_length or 0,
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "status": status,
             "response": body,
@@ -461,7 +464,9 @@ class SlackApiDouble:
         members = channel["members"]
         page = members[offset : offset + size]
         end = offset + size
-        next_cursor = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
+        next_cursor = (
+            base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
+        )
         return _ok(members=page, response_metadata={"next_cursor": next_cursor})
 
     def _message_fields(self, args: dict) -> dict | None:
