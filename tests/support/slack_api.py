@@ -22,8 +22,8 @@ tests/unit/test_slack_api_double.py):
 
 - JSON body: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
   ``assistant.threads.setStatus`` (whether or not there are blocks).
-- ``POST`` with the arguments in the QUERY STRING and an empty body: ``auth.test``,
-  ``reactions.add``.
+- ``POST`` with the arguments in the QUERY STRING and an empty body (yet a
+  ``Content-Type: application/x-www-form-urlencoded`` header): ``auth.test``, ``reactions.add``.
 - ``GET`` with a query string: ``users.info``, ``conversations.info``,
   ``conversations.members``.
 - Form bodies only appear when a caller uses ``api_call(..., data=...)``.
@@ -311,6 +311,7 @@ class SlackApiDouble:
         method = request.match_info["method"]
         args: dict[str, Any] = dict(request.query)
         raw = await request.read()
+        request["body_bytes"] = len(raw)
         if raw:
             if request.content_type == "application/json":
                 try:
@@ -371,7 +372,7 @@ class SlackApiDouble:
             "http_method": request.method,
             "args": args,
             "query": dict(request.query),
-            "body_bytes": request.content_length or 0,
+            "body_bytes": request.get("body_bytes", 0),
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "status": status,
             "response": body,
