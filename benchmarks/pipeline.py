@@ -86,9 +86,7 @@ async def run(concurrency: int, total: int, services, email: str) -> None:  # ty
         if "retrieval" in a.trace["stages"]
     ]
     if embed:
-        print(
-            f"  of which query embedding (batched): p50 {p(embed, 50):.1f} ms, p95 {p(embed, 95):.1f} ms"
-        )
+        print(f"  query embedding (batched): p50 {p(embed, 50):.1f} ms, p95 {p(embed, 95):.1f} ms")
 
 
 async def main() -> None:
