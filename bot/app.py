@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
+import structlog
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.operations import OPERATIONS
 from bot.wiring import Services
+from core.acl import AclFileError
+from core.directory import DirectoryFileError
 
 SERVICES = web.AppKey("services", Services)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
+log = structlog.get_logger()
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -40,11 +47,38 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(services: Services) -> web.Application:
-    app = web.Application()
+async def admin_run(request: web.Request) -> web.Response:
+    """Work handed over by the CLI (or an operator) that must run in this process."""
+    token = request.app.get(ADMIN_TOKEN)
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        return web.json_response({"error": "unauthorized"}, status=401)
+    try:
+        body = await request.json()
+        operation = OPERATIONS[body["op"]]
+        params = body["params"]
+        if not isinstance(params, dict):
+            raise TypeError("params must be an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        return web.json_response({"error": f"bad request: {exc}"}, status=400)
+    try:
+        result = await operation(request.app[SERVICES], params)
+    except (AclFileError, DirectoryFileError, ValueError, KeyError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except Exception as exc:
+        log.exception("admin operation failed", op=body["op"])
+        return web.json_response({"error": f"{type(exc).__name__} in the service"}, status=500)
+    return web.json_response({"result": result})
+
+
+def create_app(services: Services, admin_token: str | None = None) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
+    if admin_token:
+        app[ADMIN_TOKEN] = admin_token
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_post("/admin/run", admin_run)
 
     async def _close(app: web.Application) -> None:
         await app[SERVICES].close()

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import structlog
 
+from bot import operations
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 from core.acl import AclFileError
@@ -158,44 +159,58 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from core.acl import DEFAULT_POLICY, load_policy
+    from core.acl import load_policy
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"ingest: no such file or directory: {', '.join(missing)}")
-    # A bad ACL file stops everything before anything is written.
-    policy = load_policy(args.acl_file) if args.acl_file else DEFAULT_POLICY
-    report = _run(_ingest_async, settings, args, policy)
+    if args.acl_file:
+        load_policy(args.acl_file)  # a bad ACL file stops everything before anything is written
+    params = {
+        "paths": [str(p.resolve()) for p in args.paths],
+        "acl_file": str(args.acl_file.resolve()) if args.acl_file else None,
+        "prune": args.prune,
+        "reindex": args.reindex,
+    }
+    progress = None if args.json else _progress_bar()
+    summary = _operate(
+        settings,
+        "ingest",
+        params,
+        lambda services: operations.ingest(services, {**params, "reindex": False}, progress),
+        reindex=args.reindex,
+    )
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(summary, indent=2))
     else:
-        summary = report.to_dict()
         print(
             f"ingested: {summary['added']} added, {summary['updated']} updated, "
             f"{summary['unchanged']} unchanged, {summary['pruned']} pruned, "
-            f"{len(report.failed)} failed; {summary['chunks']} chunks, "
+            f"{len(summary['failed'])} failed; {summary['chunks']} chunks, "
             f"{summary['exact_duplicates']} exact and {summary['near_duplicates']} near "
             f"duplicates, {summary['seconds']} s"
         )
-    for failure in report.failed:
+    for failure in summary["failed"]:
         print(f"failed: {failure['path']}: {failure['reason']}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if summary["failed"] else 0
 
 
-async def _ingest_async(settings: Settings, args: argparse.Namespace, policy: Any) -> Any:
-    from bot.wiring import build_services
+def _operate(
+    settings: Settings,
+    op: str,
+    params: dict,
+    local: Callable[[Any], Any],
+    **build: Any,
+) -> Any:
+    """Run an index operation here, or in the service that owns the embedded index."""
+    from bot.runtime import HandoffError, run_operation
 
-    services = await build_services(settings, reindex=args.reindex)
     try:
-        async with services.ingest_lock():
-            return await services.ingestor.ingest(
-                args.paths,
-                policy,
-                prune=args.prune,
-                progress=None if args.json else _progress_bar(),
-            )
-    finally:
-        await services.close()
+        return asyncio.run(run_operation(settings, op, params, local, **build))
+    except HandoffError as exc:
+        if exc.usage:
+            raise UsageError(f"{op}: {exc}") from None
+        raise RuntimeError(f"{op}: {exc}") from None
 
 
 def _progress_bar() -> Callable[[int, int, str], None] | None:
@@ -293,49 +308,16 @@ def _search(settings: Settings, args: argparse.Namespace) -> int:
         queries = [args.query]
     if not all(q.strip() for q in queries):
         raise UsageError("search: the query is empty")
-    results = _run(_search_async, settings, args.as_email, queries, args.k)
+    params = {"email": args.as_email, "queries": queries, "k": args.k}
+    results = _operate(
+        settings, "search", params, lambda services: operations.search(services, params)
+    )
     for result in results:
         if args.json or args.file is not None:
             print(json.dumps(result))
         else:
             print(_format_search(result))
     return 0
-
-
-async def _search_async(
-    settings: Settings, email: str, queries: list[str], k: int | None
-) -> list[dict]:
-    from bot.wiring import build_services
-
-    services = await build_services(settings)
-    try:
-        resolved = await services.directory.resolve_email(email)
-        out = []
-        for query in queries:
-            result = await services.retriever.search(query, resolved.principals, k)
-            out.append(
-                {
-                    "query": query,
-                    "as": resolved.email,
-                    "known_user": resolved.known,
-                    "principals": sorted(resolved.principals),
-                    **({} if resolved.known else {"note": "unknown user: public documents only"}),
-                    "hits": [
-                        {
-                            "chunk_id": h.chunk.chunk_id,
-                            "document_id": h.chunk.document_id,
-                            "title": h.chunk.title,
-                            "source": h.chunk.source,
-                            "page": h.chunk.page,
-                            "score": h.score,
-                        }
-                        for h in result.hits
-                    ],
-                }
-            )
-        return out
-    finally:
-        await services.close()
 
 
 def _format_search(result: dict) -> str:
@@ -406,36 +388,39 @@ def _ask(settings: Settings, args: argparse.Namespace) -> int:
                     item.get("conversation", args.conversation),
                 )
             )
-    answers = _run(_ask_async, settings, questions)
+    params = {
+        "questions": [
+            {
+                "text": q.text,
+                "email": q.asker.email,
+                "audience": str(q.audience),
+                "conversation": q.conversation_id,
+            }
+            for q in questions
+        ]
+    }
+    answers = _operate(settings, "ask", params, lambda services: operations.ask(services, params))
     for answer in answers:
         if args.json or args.file is not None:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False))
+            print(json.dumps(answer, ensure_ascii=False))
         else:
             print(_format_answer(answer))
     return 0
 
 
-async def _ask_async(settings: Settings, questions: list[Any]) -> list[Any]:
-    from bot.wiring import build_services
-
-    services = await build_services(settings)
-    try:
-        return [await services.answers.answer(q) for q in questions]
-    finally:
-        await services.close()
-
-
-def _format_answer(answer: Any) -> str:
-    lines = [answer.text.strip()]
-    if answer.citations:
+def _format_answer(answer: dict) -> str:
+    lines = [answer["text"].strip()]
+    if answer["citations"]:
         lines.append("")
-        for c in answer.citations:
-            page = f", p. {c.page}" if c.page else ""
-            lines.append(f"[{c.n}] {c.title} — {c.source}{page}")
-    for notice in answer.notices:
-        lines.append(f"⚠ {notice.message}")
-    tier = f" · {answer.tier}" if answer.tier else ""
-    lines.append(f"— {answer.mode}{tier} · request {answer.request_id}")
+        for c in answer["citations"]:
+            page = f", p. {c['page']}" if c["page"] else ""
+            lines.append(f"[{c['n']}] {c['title']} — {c['source']}{page}")
+    for notice in answer["notices"]:
+        lines.append(f"⚠ {notice['message']}")
+    tier = f" · {answer['tier']}" if answer["tier"] else ""
+    if answer.get("ticket"):
+        lines.append(f"ticket {answer['ticket']['id']}")
+    lines.append(f"— {answer['mode']}{tier} · request {answer['request_id']}")
     return "\n".join(lines)
 
 
@@ -443,7 +428,10 @@ def _format_answer(answer: Any) -> str:
 
 
 def _cache(settings: Settings, args: argparse.Namespace) -> int:
-    result = _run(_cache_async, settings, args.cache_command)
+    params = {"command": args.cache_command}
+    result = _operate(
+        settings, "cache", params, lambda services: operations.cache(services, params)
+    )
     if args.json:
         print(json.dumps(result))
     elif args.cache_command == "clear":
@@ -454,18 +442,6 @@ def _cache(settings: Settings, args: argparse.Namespace) -> int:
             f"oldest {result['oldest'] or '-'}"
         )
     return 0
-
-
-async def _cache_async(settings: Settings, command: str) -> dict:
-    from bot.wiring import build_services
-
-    services = await build_services(settings)
-    try:
-        if command == "clear":
-            return {"removed": await services.cache_store.clear()}
-        return await services.cache_store.stats()
-    finally:
-        await services.close()
 
 
 def _tickets(settings: Settings, args: argparse.Namespace) -> int:
@@ -539,28 +515,47 @@ async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> 
     from aiohttp import web
 
     from bot.app import create_app
+    from bot.runtime import ServiceLock, admin_token, publish_service, withdraw_service
     from bot.wiring import build_services
 
-    services = await build_services(settings)
-    if demo:
-        await _load_demo(services)
-    runner = web.AppRunner(create_app(services), handle_signals=False)
-    await runner.setup()
+    lock = None
+    if settings.chroma_url is None:  # the embedded index has one owner: this service
+        lock = ServiceLock(settings.data_dir)
+        await lock.acquire(
+            on_wait=lambda: log.info(
+                "waiting for a running ingestion to finish", lock=str(lock.path)
+            )
+        )
     try:
-        site = web.TCPSite(runner, host, port)
+        services = await build_services(settings)
+        if demo:
+            await _load_demo(services)
+        token = admin_token(settings)
+        runner = web.AppRunner(create_app(services, token), handle_signals=False)
+        await runner.setup()
         try:
-            await site.start()
-        except OSError as exc:
-            raise UsageError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
-        print(f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz)", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        log.info("shutting down")
+            site = web.TCPSite(runner, host, port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise UsageError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+            local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            if lock is not None:
+                publish_service(settings.data_dir, f"http://{local}:{port}", token)
+            print(f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz)", flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            if lock is not None:
+                withdraw_service(settings.data_dir)
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        if lock is not None:
+            lock.release()
 
 
 async def _load_demo(services: Any) -> None:
