@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.operations import OPERATIONS
-from bot.wiring import Services
+from bot.wiring import Services, build_slack
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
 
@@ -71,7 +71,9 @@ async def admin_run(request: web.Request) -> web.Response:
     return web.json_response({"result": result})
 
 
-def create_app(services: Services, admin_token: str | None = None) -> web.Application:
+def create_app(
+    services: Services, admin_token: str | None = None, slack: bool = True
+) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     if admin_token:
@@ -79,6 +81,14 @@ def create_app(services: Services, admin_token: str | None = None) -> web.Applic
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/admin/run", admin_run)
+    endpoint, reason = build_slack(services) if slack else (None, "Slack is disabled")
+
+    async def slack_events(request: web.Request) -> web.Response:
+        if endpoint is None:
+            return web.json_response({"error": reason}, status=503)
+        return await endpoint.handle(request)
+
+    app.router.add_post("/slack/events", slack_events)
 
     async def _close(app: web.Application) -> None:
         await app[SERVICES].close()

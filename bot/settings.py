@@ -137,6 +137,16 @@ class TracingSettings(_Section):
     redaction: Literal["none", "pii", "all"] = "pii"  # message text in traces and logs
 
 
+class SlackSettings(_Section):
+    """Credentials come only from the environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET."""
+
+    api_base_url: str = "https://slack.com/api/"  # every Web API client uses it
+    thread_followups: bool = True  # answer replies in threads the bot answered
+    user_cache_ttl_s: float = Field(default=3600, gt=0)
+    channel_cache_ttl_s: float = Field(default=300, gt=0)
+    post_interval_s: float = Field(default=1.0, ge=0)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -174,6 +184,7 @@ class Settings(BaseSettings):
     gate: GateSettings = GateSettings()
     memory: MemorySettings = MemorySettings()
     tickets: TicketSettings = TicketSettings()
+    slack: SlackSettings = SlackSettings()
     tracing: TracingSettings = TracingSettings()
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()

@@ -217,3 +217,33 @@ def _model_client(settings: Settings):  # type: ignore[no-untyped-def]
     from adapters.llm.litellm_client import LiteLLMClient  # imports litellm: only when needed
 
     return LiteLLMClient()
+
+
+def build_slack(services: Services) -> tuple[object | None, str]:
+    """The Slack endpoint when Slack credentials are in the environment, else the reason."""
+    import os
+
+    token = os.environ.get("SLACK_BOT_TOKEN")
+    secret = os.environ.get("SLACK_SIGNING_SECRET")
+    if not token or not secret:
+        return None, "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
+    from adapters.slack.app import SlackEndpoint, bolt_app, web_client
+    from adapters.slack.bot import SlackBot, SlackConfig
+    from adapters.slack.store import SlackStore
+
+    cfg = services.settings.slack
+    store = SlackStore(services.engine)
+    bot = SlackBot(
+        services.answers,
+        services.directory,
+        services.tickets,
+        store,
+        web_client(token, cfg.api_base_url),
+        SlackConfig(
+            user_cache_ttl_s=cfg.user_cache_ttl_s,
+            channel_cache_ttl_s=cfg.channel_cache_ttl_s,
+            post_interval_s=cfg.post_interval_s,
+            thread_followups=cfg.thread_followups,
+        ),
+    )
+    return SlackEndpoint(bolt_app(bot, secret), secret, store.claim_event), "configured"

@@ -154,3 +154,43 @@ class ConversationTurn(Base):
     question: Mapped[str] = mapped_column(Text)  # PII-redacted
     search_text: Mapped[str] = mapped_column(Text)  # the question as retrieval saw it
     mode: Mapped[str] = mapped_column(String(16))
+
+
+class SlackEvent(Base):
+    """Events already taken: the primary key makes "answered once" hold across replicas."""
+
+    __tablename__ = "slack_events"
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SlackUser(Base):
+    """Slack user → email, from users.info, kept for a while."""
+
+    __tablename__ = "slack_users"
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SlackRequest(Base):
+    """Where an answer was posted, so its buttons can act on it later (any replica)."""
+
+    __tablename__ = "slack_requests"
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)  # PII-redacted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(String(320), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)  # +1 / -1
+    thread: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -22,6 +22,10 @@ TABLES = {
     "cache_entries",
     "tickets",
     "conversation_turns",
+    "slack_events",
+    "slack_users",
+    "slack_requests",
+    "feedback",
 }
 
 
