@@ -493,7 +493,12 @@ async def _trace_async(settings: Settings, request_id: str) -> Any:
     writer = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
     try:
         await writer.flush(2.0)  # traces spilled by an earlier process land first
-        return await writer.get(request_id)
+        trace = await writer.get(request_id)
+        if trace is not None:
+            from adapters.slack.store import SlackStore
+
+            trace["feedback"] = await SlackStore(engine).feedback_for(request_id)
+        return trace
     finally:
         await writer.close()
         await engine.dispose()
