@@ -19,27 +19,22 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bot.logging import configure_logging  # noqa: E402
-from bot.settings import LoggingSettings, Settings  # noqa: E402
-from bot.wiring import build_services  # noqa: E402
-from core.acl import load_policy  # noqa: E402
-from core.answering.types import Asker, Question  # noqa: E402
-from core.directory import load_directory_file  # noqa: E402
-from core.principals import Access  # noqa: E402
+from _support import DEMO, model_server, pct
 
-DEMO = ROOT / "bot" / "demo"
+from bot.logging import configure_logging
+from bot.settings import LoggingSettings, Settings
+from bot.wiring import build_services
+from core.acl import load_policy
+from core.answering.types import Asker, Question
+from core.directory import load_directory_file
+from core.principals import Access
+
 USERS = [
     "jordan.kim@harborlight.example",  # engineering
     "priya.raman@harborlight.example",  # hr
@@ -157,36 +152,15 @@ def generate(events: int, seed: int) -> list[tuple[str, str, str]]:
     return out
 
 
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
-
-
-SERVER_SCRIPT = """
-import time
-from tests.support.model_server import ModelServer
-server = ModelServer().start()
-print(server.url, flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     configure_logging(LoggingSettings(level="WARNING"))
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPT], stdout=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    url = server.stdout.readline().strip()
     os.environ["BENCH_MODEL_KEY"] = "local"
-    try:
+    with model_server() as url:
         await replay(args, url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def replay(args: argparse.Namespace, url: str) -> None:

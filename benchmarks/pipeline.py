@@ -13,27 +13,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bot.logging import configure_logging  # noqa: E402
-from bot.settings import LoggingSettings, Settings  # noqa: E402
-from bot.wiring import build_services  # noqa: E402
-from core.acl import load_policy  # noqa: E402
-from core.answering.types import Asker, Question  # noqa: E402
-from core.directory import load_directory_file  # noqa: E402
+from _support import DEMO, model_server, pct
 
-DEMO = ROOT / "bot" / "demo"
+from bot.logging import configure_logging
+from bot.settings import LoggingSettings, Settings
+from bot.wiring import build_services
+from core.acl import load_policy
+from core.answering.types import Asker, Question
+from core.directory import load_directory_file
+
 QUESTIONS = [
     "How many PTO days do I get after 3 years?",
     "What is the hotel limit for a trip to Seattle?",
@@ -48,10 +43,6 @@ QUESTIONS = [
     "Can I work remotely from another state?",
     "What is the wellness stipend?",
 ]
-
-
-def p(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
 async def run(concurrency: int, total: int, services, email: str) -> None:  # type: ignore[no-untyped-def]
@@ -77,16 +68,18 @@ async def run(concurrency: int, total: int, services, email: str) -> None:  # ty
             stages.setdefault(name, []).append(stage["ms"])
     used = sorted(map(str, tiers))
     print(f"\n== concurrency {concurrency}: {total} requests (tiers used: {used}) ==")
-    print(f"end-to-end p50 {p(e2e, 50):7.1f} ms   p95 {p(e2e, 95):7.1f} ms")
-    print(f"overhead   p50 {p(overhead, 50):7.1f} ms   p95 {p(overhead, 95):7.1f} ms")
-    print("stage p95: " + ", ".join(f"{k} {p(v, 95):.1f} ms" for k, v in stages.items()))
+    print(f"end-to-end p50 {pct(e2e, 50):7.1f} ms   p95 {pct(e2e, 95):7.1f} ms")
+    print(f"overhead   p50 {pct(overhead, 50):7.1f} ms   p95 {pct(overhead, 95):7.1f} ms")
+    print("stage p95: " + ", ".join(f"{k} {pct(v, 95):.1f} ms" for k, v in stages.items()))
     embed = [
         a.trace["stages"]["retrieval"]["embed_ms"]
         for _, a in results
         if "retrieval" in a.trace["stages"]
     ]
     if embed:
-        print(f"  query embedding (batched): p50 {p(embed, 50):.1f} ms, p95 {p(embed, 95):.1f} ms")
+        print(
+            f"  query embedding (batched): p50 {pct(embed, 50):.1f} ms, p95 {pct(embed, 95):.1f} ms"
+        )
 
 
 async def main() -> None:
@@ -96,31 +89,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     args = parser.parse_args()
     configure_logging(LoggingSettings(level="WARNING"))
-    # The model server runs in its own process, as a real provider would: it must not take
-    # CPU (or the GIL) from the service being measured.
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPT, str(args.delay_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    url = server.stdout.readline().strip()
-    try:
+    with model_server(f"delay:{args.delay_ms}") as url:
         await _bench(args, url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-SERVER_SCRIPT = """
-import sys, time
-from tests.support.model_server import ModelServer
-server = ModelServer().start()
-server.set_default("fast", f"delay:{sys.argv[1]}")
-print(server.url, flush=True)
-while True:
-    time.sleep(3600)
-"""
 
 
 async def _bench(args: argparse.Namespace, url: str) -> None:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,10 +24,11 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tests.support.slack_api import app_mention, event_payload, signed_headers  # noqa: E402
+from _support import ROOT, model_server, pct
+
+from tests.support.slack_api import app_mention, event_payload, signed_headers
 
 SECRET = "bench-signing-secret"
 USER = "U03JKIM8QX"  # jordan.kim in the demo directory
@@ -50,25 +50,12 @@ print(double.url, flush=True)
 for line in sys.stdin:
     print(json.dumps(double.messages()), flush=True)
 """
-MODEL_SCRIPT = """
-import time
-from tests.support.model_server import ModelServer
-server = ModelServer().start()
-server.set_default("fast", "delay:1000")
-print(server.url, flush=True)
-while True:
-    time.sleep(3600)
-"""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
 async def blast(
@@ -132,10 +119,17 @@ async def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    model = subprocess.Popen(
-        [sys.executable, "-c", MODEL_SCRIPT], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    slack_url, model_url = double.stdout.readline().strip(), model.stdout.readline().strip()
+    slack_url = double.stdout.readline().strip()
+    try:
+        with model_server("delay:1000") as model_url:
+            await _run(args, slack_url, model_url, double)
+    finally:
+        double.terminate()
+
+
+async def _run(
+    args: argparse.Namespace, slack_url: str, model_url: str, double: subprocess.Popen
+) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "answerdesk.yaml"
@@ -193,8 +187,6 @@ async def main() -> None:
         finally:
             serve.terminate()
             serve.wait(timeout=60)
-            double.terminate()
-            model.terminate()
 
 
 if __name__ == "__main__":

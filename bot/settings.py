@@ -145,6 +145,7 @@ class SlackSettings(_Section):
     user_cache_ttl_s: float = Field(default=3600, gt=0)
     channel_cache_ttl_s: float = Field(default=300, gt=0)
     post_interval_s: float = Field(default=1.0, ge=0)
+    max_concurrent_answers: int = Field(default=8, ge=1, le=256)
 
 
 class LoggingSettings(_Section):

@@ -244,6 +244,7 @@ def build_slack(services: Services) -> tuple[object | None, str]:
             channel_cache_ttl_s=cfg.channel_cache_ttl_s,
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
+            max_concurrent_answers=cfg.max_concurrent_answers,
         ),
     )
     return SlackEndpoint(bolt_app(bot, secret), secret, store.claim_event), "configured"

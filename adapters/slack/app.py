@@ -1,12 +1,14 @@
 """Slack transport: slack-bolt's AsyncApp behind the service's own aiohttp route.
 
 The route verifies the signature first (nothing is processed before), rejects malformed
-bodies, claims the event id in the database (a retry or a second replica acks and stops),
-and hands the request to Bolt, which acks at once and runs the listener in the background.
+bodies and acks an event at once; in the background it claims the event id in the database
+(a retry, or the same event on another replica, stops there) and hands the event to Bolt.
+Interactivity payloads go to Bolt directly, whose listeners ack first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -101,6 +103,22 @@ class SlackEndpoint:
         self._app = app
         self._verifier = SignatureVerifier(signing_secret)
         self._claim_event = claim_event
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _claim_and_dispatch(
+        self, event_id: str, body: bytes, headers: dict[str, str]
+    ) -> None:
+        try:
+            if not await self._claim_event(event_id):
+                log.info(
+                    "slack retry ignored",
+                    event_id=event_id,
+                    retry=headers.get("X-Slack-Retry-Num"),
+                )
+                return
+            await self._app.async_dispatch(AsyncBoltRequest(body=body.decode(), headers=headers))
+        except Exception:
+            log.exception("slack event failed", event_id=event_id)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -118,13 +136,14 @@ class SlackEndpoint:
             event_id = data.get("event_id")
             if not event_id:
                 return web.json_response({"error": "event without event_id"}, status=400)
-            if not await self._claim_event(event_id):
-                log.info(
-                    "slack retry ignored",
-                    event_id=event_id,
-                    retry=request.headers.get("X-Slack-Retry-Num"),
-                )
-                return web.json_response({"ok": True, "duplicate": True})
+            # Ack now; claim and process in the background. The claim (a database insert)
+            # still decides, on any replica, that the event is processed once.
+            task = asyncio.create_task(
+                self._claim_and_dispatch(event_id, body, dict(request.headers))
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return web.json_response({"ok": True})
         response = await self._app.async_dispatch(
             AsyncBoltRequest(body=body.decode(), headers=dict(request.headers))
         )

@@ -41,6 +41,9 @@ class SlackConfig:
     post_interval_s: float = 1.0  # Slack allows about one message per second per channel
     post_attempts: int = 4
     thread_followups: bool = True
+    # Answers in flight at once; more wait their turn without using the CPU, so acks and
+    # buttons stay fast under a burst.
+    max_concurrent_answers: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +83,16 @@ class SlackBot:
         self.config = config or SlackConfig()
         self._channels: dict[str, tuple[float, Audience | None, str]] = {}
         self._pacing: dict[str, asyncio.Lock] = {}
+        self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
         self._last_post: dict[str, float] = {}
 
     # --- questions ------------------------------------------------------------------
 
     async def answer_message(self, message: IncomingMessage) -> None:
+        async with self._answering:
+            await self._answer_message(message)
+
+    async def _answer_message(self, message: IncomingMessage) -> None:
         text = strip_mentions(message.text)
         placeholder = await self._post(
             message.channel_id,

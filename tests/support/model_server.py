@@ -39,6 +39,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.threaded import ThreadedServer
+
 DEFAULT_BEHAVIOUR = "answer"
 NO_SOURCES = "The provided sources do not contain the answer."
 CANNOT = "I cannot answer this from the provided sources."
@@ -159,7 +161,7 @@ def _error(status: int, message: str, type_: str, code: Any, **headers: str) -> 
     return web.json_response(body, status=status, headers=headers or None)
 
 
-class ModelServer:
+class ModelServer(ThreadedServer):
     """Runs in its own thread with its own event loop, so it serves both async tests and
     subprocesses.
 
@@ -251,58 +253,6 @@ class ModelServer:
         return sorted(names)
 
     # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> ModelServer:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve_start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        self._loop = loop
-        thread = threading.Thread(target=run, name=f"model-server-{id(self):x}", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if failure:
-            thread.join(5)
-            self._loop = None
-            raise RuntimeError(f"ModelServer could not start: {failure[0]!r}") from failure[0]
-        self._thread = thread
-        return self
-
-    def stop(self) -> None:
-        """Stop promptly: hung requests are woken and answered 503, connections closed."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._serve_stop(), loop)
-        with contextlib.suppress(Exception):
-            future.result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     async def _serve_start(self) -> None:
         self._stopping = asyncio.Event()

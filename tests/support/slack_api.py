@@ -66,6 +66,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.threaded import ThreadedServer
+
 CHANNEL_KINDS = ("public", "private", "im", "mpim")
 _JSON_ARGS = ("blocks", "attachments", "metadata")
 _TS_BASE = 1_700_000_000
@@ -100,7 +102,7 @@ def _err(code: str, **fields: Any) -> dict[str, Any]:
     return {"ok": False, "error": code, **fields}
 
 
-class SlackApiDouble:
+class SlackApiDouble(ThreadedServer):
     """Runs in its own thread with its own event loop (like ``ModelServer``), so it serves
     async tests, sync tests and subprocesses alike.
 
@@ -238,57 +240,6 @@ class SlackApiDouble:
                 self._add_bot_user()
 
     # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> SlackApiDouble:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve_start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.close()
-
-        self._loop = loop
-        thread = threading.Thread(target=run, name=f"slack-api-{id(self):x}", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if failure:
-            thread.join(5)
-            self._loop = None
-            raise RuntimeError(f"SlackApiDouble could not start: {failure[0]!r}") from failure[0]
-        self._thread = thread
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._serve_stop(), loop)
-        with contextlib.suppress(Exception):
-            future.result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> SlackApiDouble:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     async def _serve_start(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)

@@ -49,4 +49,3 @@ def test_manifest_loads_and_covers_every_called_method() -> None:
         assert EVENT_SCOPES[event] in scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
-

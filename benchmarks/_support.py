@@ -1,0 +1,51 @@
+"""What the benchmark scripts share: an offline environment, percentiles, and a model
+server double in its own process (so it takes no CPU or GIL from what is measured)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "bot" / "demo"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_MODEL_SERVER = """
+import sys, time
+from tests.support.model_server import ModelServer
+server = ModelServer().start()
+if sys.argv[1]:
+    server.set_default("fast", sys.argv[1])
+print(server.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+@contextmanager
+def model_server(behaviour: str = "") -> Iterator[str]:
+    """An OpenAI-compatible server (model `openai/fast`) in a subprocess; yields its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MODEL_SERVER, behaviour],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
