@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -262,8 +263,9 @@ def _directory(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _directory_import(settings: Settings, entries: Any, replace: bool) -> dict:
-    from adapters.db.directory import SqlDirectory
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Any]:
+    """A migrated database engine, for commands that need no vector index."""
     from adapters.db.engine import create_engine, upgrade
 
     if settings.database_url is None:
@@ -271,23 +273,23 @@ async def _directory_import(settings: Settings, entries: Any, replace: bool) -> 
     await upgrade(settings.db_url)
     engine = create_engine(settings.db_url)
     try:
-        return await SqlDirectory(engine).import_entries(entries, replace=replace)
+        yield engine
     finally:
         await engine.dispose()
+
+
+async def _directory_import(settings: Settings, entries: Any, replace: bool) -> dict:
+    from adapters.db.directory import SqlDirectory
+
+    async with _database(settings) as engine:
+        return await SqlDirectory(engine).import_entries(entries, replace=replace)
 
 
 async def _resolve_email(settings: Settings, email: str) -> Any:
     from adapters.db.directory import SqlDirectory
-    from adapters.db.engine import create_engine, upgrade
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await upgrade(settings.db_url)
-    engine = create_engine(settings.db_url)
-    try:
+    async with _database(settings) as engine:
         return await SqlDirectory(engine).resolve_email(email)
-    finally:
-        await engine.dispose()
 
 
 # --- search ------------------------------------------------------------------------------
@@ -458,17 +460,10 @@ def _tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _tickets_async(settings: Settings, status: str | None) -> list[dict]:
-    from adapters.db.engine import create_engine, upgrade
     from adapters.db.tickets import DbTicketQueue
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await upgrade(settings.db_url)
-    engine = create_engine(settings.db_url)
-    try:
+    async with _database(settings) as engine:
         return await DbTicketQueue(engine).list(status=status)
-    finally:
-        await engine.dispose()
 
 
 # --- trace -------------------------------------------------------------------------------
@@ -483,25 +478,19 @@ def _trace(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _trace_async(settings: Settings, request_id: str) -> Any:
-    from adapters.db.engine import create_engine, upgrade
     from adapters.db.traces import BufferedTraceWriter
+    from adapters.slack.store import SlackStore
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    await upgrade(settings.db_url)
-    engine = create_engine(settings.db_url)
-    writer = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
-    try:
-        await writer.flush(2.0)  # traces spilled by an earlier process land first
-        trace = await writer.get(request_id)
-        if trace is not None:
-            from adapters.slack.store import SlackStore
-
-            trace["feedback"] = await SlackStore(engine).feedback_for(request_id)
-        return trace
-    finally:
-        await writer.close()
-        await engine.dispose()
+    async with _database(settings) as engine:
+        writer = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
+        try:
+            await writer.flush(2.0)  # traces spilled by an earlier process land first
+            trace = await writer.get(request_id)
+            if trace is not None:
+                trace["feedback"] = await SlackStore(engine).feedback_for(request_id)
+            return trace
+        finally:
+            await writer.close()
 
 
 # --- serve -------------------------------------------------------------------------------
