@@ -306,3 +306,39 @@ async def test_ingest_and_retrieval_on_postgres(postgres_url: str, tmp_path: Pat
         assert "it/printers.txt" not in await sources(services, "paper jam", EVERYONE)
     finally:
         await services.close()
+
+
+async def test_litellm_embeddings_through_an_openai_compatible_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.settings import Settings
+    from bot.wiring import build_services
+    from core.ports import IndexMismatchError
+    from tests.support.model_server import EMBEDDING_DIMENSION, ModelServer
+
+    monkeypatch.setenv("EMBED_KEY", "k")
+    with ModelServer() as server:
+        settings = Settings(
+            data_dir=tmp_path / "var",
+            embeddings={
+                "model": "openai/embed-small",
+                "api_base": server.url,
+                "api_key_env": "EMBED_KEY",
+                "dimension": EMBEDDING_DIMENSION,
+                "batch_size": 4,
+            },
+        )
+        services = await build_services(settings)
+        try:
+            root = tmp_path / "corpus"
+            write_corpus(root)
+            report = await services.ingestor.ingest([root], HR_ONLY)
+            assert len(report.added) == 6 and not report.failed
+            assert "it/printers.txt" in await sources(services, "paper jam rear tray", EVERYONE)
+            batches = [r for r in server.requests if r["_model"] == "embed-small"]
+            assert batches and all(len(r["input"]) <= 4 for r in batches)
+        finally:
+            await services.close()
+        # The index remembers its embedder: the local model may not silently reuse it.
+        with pytest.raises(IndexMismatchError, match="re-index"):
+            await build_services(Settings(data_dir=tmp_path / "var"))

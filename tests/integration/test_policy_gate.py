@@ -145,3 +145,33 @@ async def test_follow_up_is_rewritten_with_the_thread_topic(demo: Services) -> N
     assert hits[0]["document_id"] == "benefits/health-plans.md"
     alone = await demo.answers.answer(ask("and for Plus?", "c-4"))
     assert alone.trace["stages"]["rewrite"]["rewritten"] is False
+
+
+async def test_language_setting_reaches_the_prompt(
+    demo_settings: Settings, server: ModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.reset()
+    monkeypatch.setenv("TEST_MODEL_KEY", "k")
+    tier = {
+        "name": "fast",
+        "model": "openai/fast",
+        "api_base": server.url,
+        "api_key_env": "TEST_MODEL_KEY",
+    }
+    for language, expected in (("auto", None), ("de", "language with code 'de'")):
+        services = await build_services(
+            Settings(
+                data_dir=demo_settings.data_dir,
+                models={"tiers": [tier]},
+                policy={"language": language},
+                cache={"enabled": False},
+            )
+        )
+        try:
+            await services.answers.answer(ask("What portal address do I enter in GlobalProtect?"))
+        finally:
+            await services.close()
+        user = server.requests_for("fast")[-1]["messages"][1]["content"]
+        assert (expected in user) if expected else ("language with code" not in user)
+    system = server.requests_for("fast")[-1]["messages"][0]["content"]
+    assert "language of the question" in system

@@ -34,6 +34,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from typing import Any
 
@@ -50,6 +51,16 @@ _HEADER = re.compile(r"^\s*\[(\d+)\]\s*(.*)$")
 _FENCE_OPEN = re.compile(r"^\s*<<<\s*SOURCE\b.*$", re.IGNORECASE)
 _FENCE_CLOSE = re.compile(r"^\s*SOURCE\b[^<>]*>>>\s*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"^(.+?[.!?])(?=\s|$)")
+
+
+EMBEDDING_DIMENSION = 64
+
+
+def bag_of_words(text: str) -> list[float]:
+    vector = [0.0] * EMBEDDING_DIMENSION
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % EMBEDDING_DIMENSION] += 1.0
+    return vector if any(vector) else [1.0] + [0.0] * (EMBEDDING_DIMENSION - 1)
 
 
 def unused_port(host: str = "127.0.0.1") -> int:
@@ -259,6 +270,7 @@ class ModelServer(ThreadedServer):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/models", self._models)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -276,6 +288,28 @@ class ModelServer(ThreadedServer):
             self._runner = None
 
     # -- handlers (server thread) ---------------------------------------------------------
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI embeddings: a deterministic bag-of-words vector of EMBEDDING_DIMENSION,
+        so texts sharing words are close, as real embeddings of them would be."""
+        body = await request.json()
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        with self._lock:
+            self.requests.append({**body, "_model": body.get("model"), "_headers": {}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": bag_of_words(text)}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(t.split()) for t in texts) or 1
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [
