@@ -71,15 +71,6 @@ async def run(concurrency: int, total: int, services, email: str) -> None:  # ty
     print(f"end-to-end p50 {pct(e2e, 50):7.1f} ms   p95 {pct(e2e, 95):7.1f} ms")
     print(f"overhead   p50 {pct(overhead, 50):7.1f} ms   p95 {pct(overhead, 95):7.1f} ms")
     print("stage p95: " + ", ".join(f"{k} {pct(v, 95):.1f} ms" for k, v in stages.items()))
-    embed = [
-        a.trace["stages"]["retrieval"]["embed_ms"]
-        for _, a in results
-        if "retrieval" in a.trace["stages"]
-    ]
-    if embed:
-        print(
-            f"  query embedding (batched): p50 {pct(embed, 50):.1f} ms, p95 {pct(embed, 95):.1f} ms"
-        )
 
 
 async def main() -> None:

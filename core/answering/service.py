@@ -203,11 +203,13 @@ class AnswerService:
             if search_text != safe_text:
                 stage["search_text"] = redact_for_trace(search_text, self.config.redaction)
 
-        try:
-            vector = await self._retriever.encode(search_text)
-        except Exception as exc:
-            log.warning("embedding failed", error=type(exc).__name__)
-            vector = None
+        with trace.stage("embed") as stage:
+            try:
+                vector = await self._retriever.encode(search_text)
+            except Exception as exc:
+                log.warning("embedding failed", error=type(exc).__name__)
+                stage["error"] = type(exc).__name__
+                vector = None
 
         retrieval: dict[str, Any] = {}
 
