@@ -22,11 +22,12 @@ from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.settings import ConfigError, Settings
+from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
 from core.answering.policy import TopicRule, compile_pattern
 from core.answering.prompt import release_id
-from core.answering.service import AnswerConfig, AnswerService
+from core.answering.service import AnswerService
 from core.cache import CacheConfig, SemanticCache
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder

@@ -5,26 +5,22 @@ still ends in an Answer with a visible notice: no exception reaches a chat user.
 
 from __future__ import annotations
 
-import asyncio
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import structlog
 
-from core.answering.breaker import CircuitBreaker
-from core.answering.citations import check_citations
-from core.answering.extractive import extract_answer, sources_only
-from core.answering.gate import GateConfig, assess, clarifying_question
+from core.answering.config import AnswerConfig
+from core.answering.gate import assess, clarifying_question
+from core.answering.generation import TierGenerator
 from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
-from core.answering.model import ModelClient, ModelError, TierSpec
-from core.answering.policy import TopicRule, asks_for_human, matching_topic
-from core.answering.prompt import PromptSource, build_messages
+from core.answering.model import ModelClient
+from core.answering.notices import notice
+from core.answering.policy import asks_for_human, matching_topic
 from core.answering.redaction import redact_for_trace, redact_pii
-from core.answering.router import RoutePlan, RoutingInput, TierPrice, plan_route
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
 from core.cache import ContextChunk, SemanticCache
@@ -34,65 +30,6 @@ from core.retrieval import Retriever, SearchHit, SearchResult
 from core.tickets import TicketProvider, TicketRequest
 
 log = structlog.get_logger()
-
-MESSAGES = {
-    NoticeCode.MODEL_UNAVAILABLE: "The answer model is unavailable, so these are the most "
-    "relevant passages, without a summary.",
-    NoticeCode.MODEL_RATELIMITED: "The answer model is busy right now (rate limited), so this "
-    "answer took a fallback path.",
-    NoticeCode.FALLBACK_TIER: "The preferred answer model failed; a fallback model wrote this "
-    "answer.",
-    NoticeCode.EXTRACTIVE_ONLY: "These are quoted passages from the sources, not a generated "
-    "summary.",
-    NoticeCode.SOURCES_ONLY: "No passage could be quoted with confidence; here are the most "
-    "relevant sources.",
-    NoticeCode.RETRIEVAL_UNAVAILABLE: "The document search is unavailable right now, so I "
-    "cannot answer from the company's documents.",
-    NoticeCode.BUDGET_CAPPED: "This question hit the cost limit per request, so a cheaper model "
-    "or fewer sources were used.",
-    NoticeCode.PRIVATE_ANSWER_AVAILABLE: "Some documents only you can read may answer this "
-    "better. Ask me in a direct message for the fuller answer.",
-    NoticeCode.CITATIONS_MISSING: "The model's answer did not cite its sources, so quoted "
-    "passages are shown instead.",
-    NoticeCode.NO_SOURCES: "Nothing in the documents available to this conversation matches "
-    "the question.",
-}
-
-_CANNOT_ANSWER = re.compile(
-    r"\b(?:do(?:es)? not (?:contain|answer|mention|provide|include)|cannot answer|can't answer|"
-    r"unable to answer|no information|not (?:mentioned|provided|specified|covered) in)\b",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerConfig:
-    tiers: tuple[TierSpec, ...] = ()
-    deadline_s: float = 20.0
-    max_cost_per_request_usd: float | None = None
-    require_citations: bool = True
-    max_question_chars: int = 4000
-    top_k: int = 5
-    breaker_failures: int = 3
-    breaker_cooldown_s: float = 30.0
-    redaction: str = "pii"  # none | pii | all: message text in traces
-    release: str = "dev"
-    topics: tuple[TopicRule, ...] = ()
-    pii_redaction: bool = True  # before text reaches any model, cache entry or memory
-    language: str = "auto"  # "auto" = the question's language, else a language code
-    allow_tools: bool = False
-    gate: GateConfig = field(default_factory=GateConfig)
-    memory_turns: int = 6
-    memory_max_age_s: float = 3600.0
-
-
-@dataclass(slots=True)
-class _Attempts:
-    """What happened across the model tiers of one request."""
-
-    cost_usd: float = 0.0
-    failures: list[str] = field(default_factory=list)  # failure kinds, in order
-    quality_escalations: int = 0
 
 
 def new_request_id() -> str:
@@ -122,10 +59,7 @@ class AnswerService:
         self._memory = memory
         self._versions = versions  # document id → current version (for the cache)
         self.config = config
-        self._breakers = {
-            tier.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
-            for tier in config.tiers
-        }
+        self._generator = TierGenerator(models, config)
 
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
@@ -241,7 +175,7 @@ class AnswerService:
                     "I can't search the documents right now, so I've asked a colleague to help.",
                     "retrieval unavailable",
                 )
-                answer.notices.insert(0, _notice(NoticeCode.RETRIEVAL_UNAVAILABLE))
+                answer.notices.insert(0, notice(NoticeCode.RETRIEVAL_UNAVAILABLE))
                 answer.principals = principals
                 return answer
             hits = result.hits
@@ -288,13 +222,13 @@ class AnswerService:
                 better = await self._private_answer_exists(search_text, asker, access, hits)
                 stage["private_answer_available"] = better
             if better:
-                notices.append(_notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
+                notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
 
         if not self.config.tiers:
-            answer = self._extractive(search_text, hits, Mode.ANSWER, [])
+            answer = self._generator.extractive(search_text, hits, Mode.ANSWER, [])
             context = hits
         else:
-            answer, context = await self._generate(question, safe_text, hits, trace)
+            answer, context = await self._generator.generate(question, safe_text, hits, trace)
         answer.notices.extend(notices)
         answer.principals = principals
         await self._store_in_cache(answer, search_text, vector, context, trace)
@@ -381,7 +315,7 @@ class AnswerService:
                 better = await self._private_answer_exists(search_text, asker, access, [])
                 stage["private_answer_available"] = better
             if better:
-                answer.notices.append(_notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
+                answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
         return answer
 
     async def _store_in_cache(
@@ -500,216 +434,6 @@ class AnswerService:
                 return True
         return False
 
-    async def _generate(
-        self, question: Question, text: str, hits: list[SearchHit], trace: TraceRecorder
-    ) -> tuple[Answer, list[SearchHit]]:
-        """The answer, and the hits that went into the answering model's context."""
-        deadline = time.monotonic() + self.config.deadline_s
-        with trace.stage("routing") as stage:
-            plan = self._plan(text, hits)
-            stage.update(
-                score=plan.complexity.score,
-                features=plan.complexity.features,
-                reason=plan.reason,
-                complexity_reason=plan.complexity.reason,
-                steps=[
-                    {
-                        "tier": s.tier,
-                        "sources": s.sources_used,
-                        "est_cost_usd": s.estimated_cost_usd,
-                    }
-                    for s in plan.steps
-                ],
-                budget_capped=plan.budget_capped,
-            )
-        notices: list[Notice] = []
-        if plan.budget_capped:
-            notices.append(_notice(NoticeCode.BUDGET_CAPPED))
-        attempts = _Attempts()
-        tiers = {tier.name: tier for tier in self.config.tiers}
-        with trace.stage("generation") as stage:
-            for index, step in enumerate(plan.steps):
-                tier = tiers[step.tier]
-                sources = hits[: step.sources_used]
-                reply_text = await self._call_tier(
-                    tier, question, text, sources, deadline, attempts, trace
-                )
-                if reply_text is None:
-                    continue
-                check = check_citations(reply_text, len(sources))
-                cannot = not check.ok and bool(_CANNOT_ANSWER.search(reply_text))
-                stage.setdefault("citation_checks", []).append(
-                    {
-                        "tier": tier.name,
-                        "cited": list(check.cited),
-                        "invalid": list(check.invalid),
-                        "cannot_answer": cannot,
-                    }
-                )
-                if check.ok or not self.config.require_citations:
-                    if index > 0 and attempts.failures:
-                        notices.append(_notice(NoticeCode.FALLBACK_TIER))
-                    if "ratelimited" in attempts.failures:
-                        notices.append(_notice(NoticeCode.MODEL_RATELIMITED))
-                    mode = Mode.DEGRADED if attempts.failures else Mode.ANSWER
-                    answer = Answer(
-                        request_id="",
-                        mode=mode,
-                        text=check.text,
-                        citations=_citations(check.cited, sources),
-                        notices=notices,
-                        tier=tier.name,
-                        model=tier.model,
-                        cost_usd=attempts.cost_usd,
-                    )
-                    return answer, sources
-                # Uncited, or "cannot answer" although sources exist: escalate once.
-                attempts.quality_escalations += 1
-                if attempts.quality_escalations > 1 or index == len(plan.steps) - 1:
-                    if cannot:
-                        answer = Answer(
-                            request_id="",
-                            mode=Mode.ANSWER,
-                            text=reply_text.strip(),
-                            notices=notices,
-                            tier=tier.name,
-                            model=tier.model,
-                            cost_usd=attempts.cost_usd,
-                        )
-                        return answer, sources
-                    attempts.failures.append("uncited")
-                    break
-        return self._fallback(text, hits, attempts, notices), hits
-
-    async def _call_tier(
-        self,
-        tier: TierSpec,
-        question: Question,
-        text: str,
-        sources: list[SearchHit],
-        deadline: float,
-        attempts: _Attempts,
-        trace: TraceRecorder,
-    ) -> str | None:
-        breaker = self._breakers[tier.name]
-        if not breaker.allow():
-            trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: circuit open")
-            attempts.failures.append("unavailable")
-            return None
-        locale = self.config.language if self.config.language != "auto" else question.locale
-        messages = build_messages(
-            text,
-            [PromptSource(h.chunk.title, h.chunk.page, h.chunk.text) for h in sources],
-            locale,
-        )
-        for attempt in (1, 2):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
-                trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: deadline")
-                attempts.failures.append("timeout")
-                return None
-            try:
-                reply = await self._models.complete(tier, messages, min(tier.timeout_s, remaining))
-            except ModelError as exc:
-                trace.model_call(
-                    tier=tier.name,
-                    model=tier.model,
-                    attempt=attempt,
-                    outcome=exc.kind,
-                    error=str(exc)[:200],
-                    retry_after_s=exc.retry_after_s,
-                )
-                wait = exc.retry_after_s
-                left = deadline - time.monotonic()
-                if (
-                    exc.kind == "ratelimited"
-                    and attempt == 1
-                    and wait is not None
-                    and wait < left - 0.5
-                ):
-                    await asyncio.sleep(wait)  # honour Retry-After when it fits the deadline
-                    continue
-                if exc.kind != "ratelimited":
-                    breaker.record_failure()
-                attempts.failures.append(exc.kind)
-                return None
-            breaker.record_success()
-            attempts.cost_usd += reply.cost_usd
-            trace.model_call(
-                tier=tier.name,
-                model=tier.model,
-                attempt=attempt,
-                outcome="ok",
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                cost_usd=reply.cost_usd,
-                latency_ms=round(reply.latency_ms, 1),
-            )
-            return reply.text
-        return None
-
-    def _plan(self, text: str, hits: list[SearchHit]) -> RoutePlan:
-        cheapest = self.config.tiers[0]
-        count = self._models.count_tokens
-        prices = []
-        for strength, tier in enumerate(self.config.tiers):
-            in_price, out_price = self._models.prices(tier)
-            prices.append(
-                TierPrice(tier.name, in_price, out_price, tier.max_output_tokens, strength)
-            )
-        overhead = count(cheapest, build_messages(text, [])[0]["content"] + text) + 40
-        return plan_route(
-            RoutingInput(
-                question=text,
-                retrieval_scores=tuple(h.score for h in hits),
-                distinct_documents=len({h.chunk.document_id for h in hits}),
-                context_tokens_by_source=tuple(count(cheapest, h.chunk.text) + 12 for h in hits),
-                prompt_overhead_tokens=overhead,
-            ),
-            prices,
-            max_cost_usd=self.config.max_cost_per_request_usd,
-        )
-
-    def _fallback(
-        self, text: str, hits: list[SearchHit], attempts: _Attempts, notices: list[Notice]
-    ) -> Answer:
-        """Every model tier failed or was unusable: quote the sources instead."""
-        reasons = []
-        if any(kind in ("unavailable", "timeout", "bad_response") for kind in attempts.failures):
-            reasons.append(_notice(NoticeCode.MODEL_UNAVAILABLE))
-        if "ratelimited" in attempts.failures:
-            reasons.append(_notice(NoticeCode.MODEL_RATELIMITED))
-        if "uncited" in attempts.failures:
-            reasons.append(_notice(NoticeCode.CITATIONS_MISSING))
-        answer = self._extractive(text, hits, Mode.DEGRADED, [*notices, *reasons])
-        answer.cost_usd = attempts.cost_usd
-        return answer
-
-    def _extractive(
-        self, text: str, hits: list[SearchHit], mode: Mode, notices: list[Notice]
-    ) -> Answer:
-        extracted = extract_answer(text, [h.chunk.text for h in hits])
-        if extracted.text:
-            check = check_citations(extracted.text, len(hits))
-            return Answer(
-                request_id="",
-                mode=mode,
-                text=check.text,
-                citations=_citations(check.cited, hits),
-                notices=[*notices, _notice(NoticeCode.EXTRACTIVE_ONLY)],
-                tier="extractive",
-            )
-        listing = sources_only([h.chunk.title for h in hits])
-        check = check_citations(listing, len(hits))
-        return Answer(
-            request_id="",
-            mode=Mode.DEGRADED,
-            text=check.text,
-            citations=_citations(check.cited, hits),
-            notices=[*notices, _notice(NoticeCode.SOURCES_ONLY)],
-            tier="sources",
-        )
-
     def _finish_trace(self, question: Question, answer: Answer, trace: TraceRecorder) -> None:
         trace.set(
             created_at=time.time(),
@@ -738,25 +462,3 @@ _NOT_CACHED = {
     str(NoticeCode.BUDGET_CAPPED),
     str(NoticeCode.FALLBACK_TIER),
 }
-
-
-def _notice(code: NoticeCode) -> Notice:
-    return Notice(str(code), MESSAGES[code])
-
-
-def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citation]:
-    out = []
-    for n, original in enumerate(cited, start=1):
-        chunk = sources[original - 1].chunk
-        out.append(
-            Citation(
-                n=n,
-                chunk_id=chunk.chunk_id,
-                document_id=chunk.document_id,
-                title=chunk.title,
-                source=chunk.source,
-                page=chunk.page,
-                url=None,
-            )
-        )
-    return out

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from bot.settings import Settings
 from bot.wiring import build_services
 from core.acl import AclPolicy, AclRule, glob_to_regex
+from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import NoModelClient
-from core.answering.service import AnswerConfig, AnswerService
+from core.answering.service import AnswerService
 from core.answering.tracing import NullTraceSink
 from core.answering.types import Asker, Audience, Question
 from core.cache import CacheConfig, SemanticCache
