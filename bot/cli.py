@@ -146,8 +146,7 @@ def _run(coro_fn: Callable[..., Any], *args: Any) -> Any:
 def _db(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.db.engine import downgrade_sync, upgrade_sync
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     if args.db_command == "upgrade":
         upgrade_sync(settings.db_url, args.revision)
     else:
@@ -268,8 +267,7 @@ async def _database(settings: Settings) -> AsyncIterator[Any]:
     """A migrated database engine, for commands that need no vector index."""
     from adapters.db.engine import create_engine, upgrade
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     await upgrade(settings.db_url)
     engine = create_engine(settings.db_url)
     try:
@@ -524,7 +522,7 @@ async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> 
         services = await build_services(settings)
         if demo:
             await _load_demo(services)
-        token = admin_token(settings)
+        token = admin_token()
         runner = web.AppRunner(create_app(services, token), handle_signals=False)
         await runner.setup()
         try:

@@ -103,7 +103,7 @@ def running_service(data_dir: Path) -> dict[str, Any] | None:
     return info
 
 
-def admin_token(settings: Settings) -> str:
+def admin_token() -> str:
     return os.environ.get("ANSWERDESK_ADMIN_TOKEN") or secrets.token_urlsafe(32)
 
 

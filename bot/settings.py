@@ -204,6 +204,11 @@ class Settings(BaseSettings):
             return _async_driver(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'answerdesk.db').resolve()}"
 
+    def prepare_data_dir(self) -> None:
+        """The embedded database lives in the data dir: make sure it exists."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+
     @property
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"

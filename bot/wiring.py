@@ -68,7 +68,6 @@ class Services:
                         text("SELECT pg_advisory_unlock(:k)"), {"k": _INGEST_LOCK_ID}
                     )
             return
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.settings.data_dir / "ingest.lock", "w") as handle:
             await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
             try:
@@ -99,8 +98,7 @@ async def build_services(
 ) -> Services:
     """Connect everything. Raises IndexMismatchError when the index needs re-indexing;
     `reindex` empties the index and the catalog instead, to rebuild them with this embedder."""
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     if migrate:
         await upgrade(settings.db_url)
     engine = create_engine(settings.db_url)

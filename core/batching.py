@@ -21,32 +21,26 @@ class BatchingEncoder:
         self._max_batch = max_batch
         self._max_wait = max_wait_s
         self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._busy = asyncio.Lock()
 
     async def encode(self, text: str) -> list[float]:
-        future: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[float]] = loop.create_future()
         self._pending.append((text, future))
         if len(self._pending) >= self._max_batch:
-            self._start(delay=0.0)
-        elif self._flusher is None:
-            self._start(delay=self._max_wait)
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self._max_wait, self._flush)
         return await future
 
-    def _start(self, delay: float) -> None:
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._pending = self._pending, []
-        self._flusher = None
-        if delay:
-            # Put the batch back and flush it after the wait, with whatever joined meanwhile.
-            self._pending = batch
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later(delay))
-            return
-        asyncio.get_running_loop().create_task(self._run(batch))
-
-    async def _flush_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._flusher is asyncio.current_task():
-            self._start(delay=0.0)
+        if batch:
+            asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: Sequence[tuple[str, asyncio.Future[list[float]]]]) -> None:
         async with self._busy:  # one batch on the CPU at a time; the next one keeps filling

@@ -26,8 +26,6 @@ class ChromaSqlCacheStore:
 
     async def nearest(self, vector: Sequence[float], n: int) -> list[tuple[str, float]]:
         def query() -> list[tuple[str, float]]:
-            if self._collection.count() == 0:
-                return []
             result = self._collection.query(
                 query_embeddings=[list(vector)], n_results=n, include=["distances"]
             )

@@ -54,10 +54,8 @@ class LiteLLMEmbedder:
 
 
 def _litellm():  # type: ignore[no-untyped-def]
-    # litellm fetches its price map from the internet on import unless told otherwise;
-    # the bundled map keeps start-up fast and cost estimates reproducible.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    # Imported on first use: the local embedder needs no litellm at all.
+    from adapters.llm.litellm_client import litellm
 
     return litellm
 

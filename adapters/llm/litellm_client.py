@@ -57,13 +57,7 @@ class LiteLLMClient:
             raise ModelError("ratelimited", _short(exc), _retry_after(exc)) from None
         except litellm.Timeout as exc:
             raise ModelError("timeout", _short(exc)) from None
-        except (
-            litellm.APIError,
-            litellm.APIConnectionError,
-            litellm.ServiceUnavailableError,
-        ) as exc:
-            raise ModelError("unavailable", _short(exc)) from None
-        except Exception as exc:  # any other provider failure is still just a failed tier
+        except Exception as exc:  # server errors, connection failures, anything else: a failed tier
             raise ModelError("unavailable", _short(exc)) from None
         latency_ms = (time.perf_counter() - started) * 1000
         try:

@@ -81,7 +81,7 @@ class SlackBot:
         self._store = store
         self.client = client
         self.config = config or SlackConfig()
-        self._channels: dict[str, tuple[float, Audience | None, str]] = {}
+        self._channels: dict[str, tuple[float, Audience]] = {}
         self._pacing: dict[str, asyncio.Lock] = {}
         self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
         self._last_post: dict[str, float] = {}
@@ -168,7 +168,7 @@ class SlackBot:
 
     async def audience_of(self, team_id: str, channel_id: str) -> Audience:
         cached = self._channels.get(channel_id)
-        if cached and time.monotonic() - cached[0] < self.config.channel_cache_ttl_s and cached[1]:
+        if cached and time.monotonic() - cached[0] < self.config.channel_cache_ttl_s:
             return cached[1]
         try:
             info = (await self.client.conversations_info(channel=channel_id))["channel"]
@@ -186,7 +186,7 @@ class SlackBot:
             audience = Audience("members", tuple(sorted(set(emails))))
         else:
             audience = Audience("public")
-        self._channels[channel_id] = (time.monotonic(), audience, team_id)
+        self._channels[channel_id] = (time.monotonic(), audience)
         return audience
 
     async def _members(self, channel_id: str) -> list[str]:

@@ -115,5 +115,13 @@ class ChromaVectorIndex:
             for i, d in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
+    def nearest_similarity(self, vectors: Sequence[Sequence[float]]) -> list[float | None]:
+        if not vectors:
+            return []
+        result = self._collection.query(
+            query_embeddings=[list(v) for v in vectors], n_results=1, include=["distances"]
+        )
+        return [1.0 - float(d[0]) if d else None for d in result["distances"]]
+
     def count(self) -> int:
         return self._collection.count()

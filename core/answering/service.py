@@ -157,7 +157,9 @@ class AnswerService:
                 )
             return retrieval["result"]
 
-        cached = await self._from_cache(question, search_text, vector, access, retrieve, trace)
+        cached = await self._from_cache(
+            question, search_text, vector, asker, access, retrieve, trace
+        )
         if cached is not None:
             await self._remember(question, safe_text, search_text, cached)
             return cached
@@ -263,6 +265,7 @@ class AnswerService:
         question: Question,
         search_text: str,
         vector: list[float] | None,
+        asker: Resolved,
         access: Access,
         retrieve: Callable[[], Awaitable[SearchResult]],
         trace: TraceRecorder,
@@ -310,7 +313,6 @@ class AnswerService:
             cache={**decision.summary(), "original_request_id": entry.request_id},
         )
         if question.audience.kind != "dm":
-            asker = await self._directory.resolve_email(question.asker.email or "")
             with trace.stage("private_check") as stage:
                 better = await self._private_answer_exists(search_text, asker, access, [])
                 stage["private_answer_available"] = better

@@ -230,12 +230,10 @@ class Ingestor:
     def _count_near_duplicates(self, vectors: list[list[float]]) -> int:
         """New passages almost identical to one already indexed (reported, still stored)."""
         threshold = self._config.near_duplicate_similarity
-        count = 0
-        for vector in vectors:
-            nearest = self._index.query(vector, 1)
-            if nearest and nearest[0].similarity >= threshold:
-                count += 1
-        return count
+        nearest = self._index.nearest_similarity(vectors)
+        return sum(
+            1 for similarity in nearest if similarity is not None and similarity >= threshold
+        )
 
 
 def _fallback_title(path: Path) -> str:

@@ -265,7 +265,7 @@ class ModelServer(ThreadedServer):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def _serve_start(self) -> None:
+    def _build_app(self) -> web.Application:
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
@@ -273,19 +273,12 @@ class ModelServer(ThreadedServer):
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/models", self._models)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        return app
 
     async def _serve_stop(self) -> None:
         if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            self._stopping.set()  # wake hung requests first, so stop() is prompt
+        await super()._serve_stop()
 
     # -- handlers (server thread) ---------------------------------------------------------
 

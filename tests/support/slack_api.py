@@ -241,20 +241,10 @@ class SlackApiDouble(ThreadedServer):
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def _serve_start(self) -> None:
+    def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def _serve_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     # -- handlers (server thread) ---------------------------------------------------------
 

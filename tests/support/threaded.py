@@ -8,16 +8,30 @@ import contextlib
 import threading
 from typing import Self
 
+from aiohttp import web
+
 
 class ThreadedServer:
+    host: str
+    port: int
     _thread: threading.Thread | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _runner: web.AppRunner | None = None
+
+    def _build_app(self) -> web.Application:
+        raise NotImplementedError
 
     async def _serve_start(self) -> None:
-        raise NotImplementedError
+        runner = web.AppRunner(self._build_app(), access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, self.host, self.port).start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
 
     async def _serve_stop(self) -> None:
-        raise NotImplementedError
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
     def start(self) -> Self:
         if self._thread is not None:
