@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -111,6 +112,7 @@ async def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=[20, 50, 100])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--drain", type=int, default=900, help="max seconds to wait for answers")
+    parser.add_argument("--service-log", type=Path, help="write the service's output here")
     args = parser.parse_args()
     double = subprocess.Popen(
         [sys.executable, "-c", DOUBLE_SCRIPT, str(CHANNELS)],
@@ -152,12 +154,14 @@ async def _run(
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=args.service_log.open("w") if args.service_log else subprocess.DEVNULL,
             text=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
             serve.stdout.readline()  # "Answerdesk is serving on ..."
+            # Keep reading its output: a full pipe would block the service's logging.
+            threading.Thread(target=serve.stdout.read, daemon=True).start()
             for rate in args.rates:
                 latencies, errors, threads = await blast(url, rate, args.seconds, f"r{rate}")
                 deadline = time.monotonic() + args.drain

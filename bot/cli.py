@@ -522,6 +522,7 @@ async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> 
         services = await build_services(settings)
         if demo:
             await _load_demo(services)
+        await _warm_up(services)
         token = admin_token()
         runner = web.AppRunner(create_app(services, token), handle_signals=False)
         await runner.setup()
@@ -548,6 +549,22 @@ async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> 
     finally:
         if lock is not None:
             lock.release()
+
+
+async def _warm_up(services: Any) -> None:
+    """Load the embedding model before the first question, then move everything built at
+    start-up (models, libraries) out of the garbage collector's view: a full collection
+    over those millions of objects would stall the event loop (and Slack acks) for ~300 ms."""
+    import gc
+
+    await asyncio.to_thread(services.embedder.embed, ["warm-up"])
+    if services.settings.models.tiers:
+        from adapters.llm.litellm_client import warm_up
+        from bot.wiring import answer_config
+
+        await warm_up(answer_config(services.settings).tiers)
+    gc.collect()
+    gc.freeze()
 
 
 async def _load_demo(services: Any) -> None:

@@ -86,6 +86,29 @@ class LiteLLMClient:
         )
 
 
+async def warm_up(tiers: Sequence[TierSpec]) -> None:
+    """Pay litellm's first-call costs before the first question: its tokenizer and price
+    lookups load lazily, and its first completion imports dozens of modules, all on the
+    event loop (about a second, stalling every other request). A mocked completion runs
+    the same code path without any network call."""
+    import litellm._service_logger  # the first real call imports it too
+
+    for tier in tiers:
+        _count_tokens(tier.model, "warm-up")
+        _price_map(tier.model)
+        try:
+            await litellm.acompletion(
+                model=tier.model,
+                messages=[{"role": "user", "content": "warm-up"}],
+                api_base=tier.api_base,
+                api_key="warm-up",
+                max_tokens=1,
+                mock_response="ok",
+            )
+        except Exception:  # a warm-up never stops the service
+            continue
+
+
 @cache
 def _price_map(model: str) -> tuple[float, float]:
     try:
