@@ -10,12 +10,13 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.operations import OPERATIONS
-from bot.wiring import Services, build_slack
+from bot.wiring import Services, SlackParts, build_slack
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
 
 SERVICES = web.AppKey("services", Services)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
+SLACK_SOCKET = web.AppKey("slack_socket", object)
 log = structlog.get_logger()
 
 
@@ -40,6 +41,9 @@ async def readyz(request: web.Request) -> web.Response:
         checks["chunks_indexed"] = str(count)
     except Exception as exc:
         checks["index"] = f"error: {type(exc).__name__}"
+    socket = request.app.get(SLACK_SOCKET)
+    if socket is not None:  # reported, not required: the service works without Slack
+        checks["slack_socket"] = "connected" if socket.connected else "connecting"
     ready = checks["database"] == "ok" and checks["index"] == "ok"
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
@@ -81,14 +85,26 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/admin/run", admin_run)
-    endpoint, reason = build_slack(services) if slack else (None, "Slack is disabled")
+    off = SlackParts(events_reason="Slack is disabled", install_reason="Slack is disabled")
+    parts = build_slack(services) if slack else off
+    if parts.socket is not None:
+        socket = app[SLACK_SOCKET] = parts.socket
+        app.on_startup.append(lambda _app: socket.start())
+        app.on_cleanup.append(lambda _app: socket.close())
 
     async def slack_events(request: web.Request) -> web.Response:
-        if endpoint is None:
-            return web.json_response({"error": reason}, status=503)
-        return await endpoint.handle(request)
+        if parts.events is None:
+            return web.json_response({"error": parts.events_reason}, status=503)
+        return await parts.events.handle(request)
+
+    async def slack_install(request: web.Request) -> web.StreamResponse:
+        if parts.install is None:
+            return web.json_response({"error": parts.install_reason}, status=404)
+        return await parts.install.handle(request)
 
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/slack/install", slack_install)
+    app.router.add_get("/slack/oauth_redirect", slack_install)
 
     async def _close(app: web.Application) -> None:
         await app[SERVICES].close()

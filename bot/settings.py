@@ -138,14 +138,23 @@ class TracingSettings(_Section):
 
 
 class SlackSettings(_Section):
-    """Credentials come only from the environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET."""
+    """Credentials come only from the environment: SLACK_SIGNING_SECRET with SLACK_BOT_TOKEN
+    (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace OAuth)."""
 
     api_base_url: str = "https://slack.com/api/"  # every Web API client uses it
+    # Multi-workspace OAuth: where /slack/install sends the installer's browser, and the
+    # public URL of /slack/oauth_redirect (one of the app's Redirect URLs; unset: Slack uses
+    # the first one configured). Scopes are the manifest's bot scopes.
+    authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    oauth_redirect_url: str | None = None
+    oauth_state_ttl_s: int = Field(default=600, ge=60, le=3600)
     thread_followups: bool = True  # answer replies in threads the bot answered
     user_cache_ttl_s: float = Field(default=3600, gt=0)
     channel_cache_ttl_s: float = Field(default=300, gt=0)
     post_interval_s: float = Field(default=1.0, ge=0)
     max_concurrent_answers: int = Field(default=8, ge=1, le=256)
+    # Events over a WebSocket the service opens (needs SLACK_APP_TOKEN); /slack/events off.
+    socket_mode: bool = False
 
 
 class LoggingSettings(_Section):

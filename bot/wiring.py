@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +33,11 @@ from core.cache import CacheConfig, SemanticCache
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
+
+if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
+    from adapters.slack.app import SlackEndpoint
+    from adapters.slack.oauth import InstallPages
+    from adapters.slack.socket_mode import SocketModeTransport
 
 _INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
 
@@ -218,26 +224,69 @@ def _model_client(settings: Settings):  # type: ignore[no-untyped-def]
     return LiteLLMClient()
 
 
-def build_slack(services: Services) -> tuple[object | None, str]:
-    """The Slack endpoint when Slack credentials are in the environment, else the reason."""
+@dataclass
+class SlackParts:
+    """What the environment turns on: the HTTP events endpoint, or a Socket Mode transport
+    feeding the same endpoint; the OAuth install pages in multi-workspace mode. Each part
+    that is off carries the one-line reason."""
+
+    events: SlackEndpoint | None = None
+    socket: SocketModeTransport | None = None
+    install: InstallPages | None = None
+    events_reason: str = ""
+    install_reason: str = ""
+
+
+def build_slack(services: Services) -> SlackParts:
+    """SLACK_BOT_TOKEN runs one workspace; SLACK_CLIENT_ID and SLACK_CLIENT_SECRET run every
+    workspace and Enterprise Grid org that installs the app (OAuth, installations in the
+    database). Events come over HTTP (SLACK_SIGNING_SECRET) or, with `slack.socket_mode`,
+    over a WebSocket (SLACK_APP_TOKEN)."""
     import os
 
-    token = os.environ.get("SLACK_BOT_TOKEN")
-    secret = os.environ.get("SLACK_SIGNING_SECRET")
-    if not token or not secret:
-        return None, "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"
-    from adapters.slack.app import SlackEndpoint, bolt_app, web_client
-    from adapters.slack.bot import SlackBot, SlackConfig
-    from adapters.slack.store import SlackStore
+    from adapters.slack.credentials import slack_credentials
 
     cfg = services.settings.slack
+    credentials = slack_credentials(os.environ, socket_mode=cfg.socket_mode)
+    if isinstance(credentials, str):
+        return SlackParts(events_reason=credentials, install_reason=credentials)
+    from adapters.slack.app import SlackEndpoint, bolt_app, web_client
+    from adapters.slack.bot import SlackBot, SlackConfig
+    from adapters.slack.logs import slack_library_logger
+    from adapters.slack.oauth import (
+        InstallPages,
+        ManifestError,
+        OAuthConfig,
+        installations,
+        manifest_bot_scopes,
+    )
+    from adapters.slack.socket_mode import SocketModeTransport
+    from adapters.slack.store import SlackStore
+
+    logger = slack_library_logger(credentials.secrets)
+    client = web_client(credentials.bot_token, cfg.api_base_url, logger)
+    installs = None
+    if credentials.multi_workspace:
+        try:
+            scopes = manifest_bot_scopes()
+        except ManifestError as exc:
+            reason = f"Slack is misconfigured: {exc}"
+            return SlackParts(events_reason=reason, install_reason=reason)
+        oauth = OAuthConfig(
+            client_id=credentials.client_id or "",
+            client_secret=credentials.client_secret or "",
+            scopes=scopes,
+            authorize_url=cfg.authorize_url,
+            redirect_url=cfg.oauth_redirect_url,
+            state_ttl_s=cfg.oauth_state_ttl_s,
+        )
+        installs = installations(oauth, services.engine, client, logger)
     store = SlackStore(services.engine)
     bot = SlackBot(
         services.answers,
         services.directory,
         services.tickets,
         store,
-        web_client(token, cfg.api_base_url),
         SlackConfig(
             user_cache_ttl_s=cfg.user_cache_ttl_s,
             channel_cache_ttl_s=cfg.channel_cache_ttl_s,
@@ -246,4 +295,20 @@ def build_slack(services: Services) -> tuple[object | None, str]:
             max_concurrent_answers=cfg.max_concurrent_answers,
         ),
     )
-    return SlackEndpoint(bolt_app(bot, secret), secret, store.claim_event), "configured"
+    secret = credentials.signing_secret
+    app = bolt_app(bot, secret, client, installations=installs, logger=logger)
+    endpoint = SlackEndpoint(app, secret, store.claim_event)
+    parts = SlackParts(
+        events=endpoint,
+        install=InstallPages(app.oauth_flow) if app.oauth_flow else None,
+        install_reason=(
+            "Slack runs for one workspace (SLACK_BOT_TOKEN); installing into workspaces "
+            "needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET instead"
+        ),
+    )
+    if credentials.app_token:
+        app_client = web_client(credentials.app_token, cfg.api_base_url, logger)
+        parts.socket = SocketModeTransport(endpoint, credentials.app_token, app_client, logger)
+        parts.events = None
+        parts.events_reason = "Slack events arrive over Socket Mode; /slack/events is not used"
+    return parts

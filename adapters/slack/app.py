@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,15 +29,21 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bot import IncomingMessage, SlackBot
+from adapters.slack.oauth import Installations
 
 log = structlog.get_logger()
 _ACTIONS = re.compile(r"^answerdesk_")
 
 
-def web_client(token: str, base_url: str) -> AsyncWebClient:
+def web_client(
+    token: str | None, base_url: str, logger: logging.Logger | None = None
+) -> AsyncWebClient:
+    """A Web API client on ``slack.api_base_url``. Bolt copies it for every request (with
+    the installation's token in multi-workspace mode), so its settings apply to all calls."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        logger=logger,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
@@ -45,38 +52,55 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
-def bolt_app(bot: SlackBot, signing_secret: str) -> AsyncApp:
+def bolt_app(
+    bot: SlackBot,
+    signing_secret: str | None,
+    client: AsyncWebClient,
+    *,
+    installations: Installations | None = None,
+    logger: logging.Logger | None = None,
+) -> AsyncApp:
+    """One workspace when ``client`` has the bot token; with ``installations``, every
+    workspace and org that installed the app, each event answered with its own token
+    (Bolt's ``context.client``, which the listeners hand to the bot)."""
+    multi: dict[str, Any] = {}
+    if installations is not None:
+        multi = {"oauth_settings": installations.settings, "authorize": installations.authorize}
     app = AsyncApp(
-        client=bot.client,
+        client=client,
         signing_secret=signing_secret,
         process_before_response=False,  # ack first; answering happens after the response
+        logger=logger,
+        **multi,
     )
 
     @app.event("app_mention")
-    async def on_mention(event: dict, body: dict) -> None:
-        await bot.answer_message(_incoming(event, body))
+    async def on_mention(event: dict, body: dict, client: AsyncWebClient) -> None:
+        await bot.answer_message(client, _incoming(event, body))
 
     @app.event("message")
-    async def on_message(event: dict, body: dict, context: Any) -> None:
+    async def on_message(event: dict, body: dict, context: Any, client: AsyncWebClient) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, deletions, joins, bot messages (ours included)
         if event.get("channel_type") == "im":
-            await bot.answer_message(_incoming(event, body))
+            await bot.answer_message(client, _incoming(event, body))
             return
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}" in event.get("text", ""):
             return  # the message copy of an @mention: app_mention answers it
         if await bot.is_follow_up(event["channel"], event.get("thread_ts")):
-            await bot.answer_message(_incoming(event, body))
+            await bot.answer_message(client, _incoming(event, body))
 
     @app.action(_ACTIONS)
-    async def on_action(ack: Any, body: dict, action: dict) -> None:
+    async def on_action(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()
         await bot.on_action(
+            client,
             action["action_id"],
             action.get("value", ""),
             body["user"]["id"],
             (body.get("team") or {}).get("id") or body["user"].get("team_id", ""),
+            (body.get("enterprise") or {}).get("id"),
         )
 
     @app.event(re.compile(".*"))
@@ -99,14 +123,26 @@ def _incoming(event: dict, body: dict) -> IncomingMessage:
 
 
 class SlackEndpoint:
-    def __init__(self, app: AsyncApp, signing_secret: str, claim_event: Any) -> None:
-        self._app = app
-        self._verifier = SignatureVerifier(signing_secret)
+    """Events and interactivity over HTTP. The event path (claim, then Bolt) is shared with
+    Socket Mode through :meth:`accept_event`."""
+
+    def __init__(self, app: AsyncApp, signing_secret: str | None, claim_event: Any) -> None:
+        self.app = app
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._claim_event = claim_event
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def accept_event(
+        self, event_id: str, body: str | dict, headers: dict[str, str], *, mode: str = "http"
+    ) -> None:
+        """Process an acknowledged event in the background: the claim (a database insert)
+        decides, on any replica and for either transport, that it is processed once."""
+        task = asyncio.create_task(self._claim_and_dispatch(event_id, body, headers, mode))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _claim_and_dispatch(
-        self, event_id: str, body: bytes, headers: dict[str, str]
+        self, event_id: str, body: str | dict, headers: dict[str, str], mode: str
     ) -> None:
         try:
             if not await self._claim_event(event_id):
@@ -116,7 +152,7 @@ class SlackEndpoint:
                     retry=headers.get("X-Slack-Retry-Num"),
                 )
                 return
-            await self._app.async_dispatch(AsyncBoltRequest(body=body.decode(), headers=headers))
+            await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers, mode=mode))
         except Exception:
             log.exception("slack event failed", event_id=event_id)
 
@@ -124,7 +160,11 @@ class SlackEndpoint:
         body = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not timestamp.isdigit() or not self._verifier.is_valid(body, timestamp, signature):
+        if (
+            self._verifier is None
+            or not timestamp.isdigit()
+            or not self._verifier.is_valid(body, timestamp, signature)
+        ):
             return web.json_response({"error": "invalid or stale signature"}, status=401)
         try:
             data = _parse(body, request.content_type)
@@ -136,15 +176,9 @@ class SlackEndpoint:
             event_id = data.get("event_id")
             if not event_id:
                 return web.json_response({"error": "event without event_id"}, status=400)
-            # Ack now; claim and process in the background. The claim (a database insert)
-            # still decides, on any replica, that the event is processed once.
-            task = asyncio.create_task(
-                self._claim_and_dispatch(event_id, body, dict(request.headers))
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return web.json_response({"ok": True})
-        response = await self._app.async_dispatch(
+            self.accept_event(event_id, body.decode(), dict(request.headers))
+            return web.json_response({"ok": True})  # acked before any database or model work
+        response = await self.app.async_dispatch(
             AsyncBoltRequest(body=body.decode(), headers=dict(request.headers))
         )
         if response.status == 404:

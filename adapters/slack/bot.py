@@ -1,5 +1,9 @@
 """The Slack side of a conversation: a Slack event becomes a core Question, the core's
-Answer becomes a threaded, cited Block Kit reply. Everything Slack-specific stays here."""
+Answer becomes a threaded, cited Block Kit reply. Everything Slack-specific stays here.
+
+Every Web API call uses the client handed in with the event: Bolt's ``context.client``,
+which carries the token of the workspace (or Enterprise Grid org) the event came from, so
+one bot serves every installation."""
 
 from __future__ import annotations
 
@@ -72,36 +76,39 @@ class SlackBot:
         directory: Directory,
         tickets: TicketProvider,
         store: SlackStore,
-        client: AsyncWebClient,
         config: SlackConfig | None = None,
     ) -> None:
         self._answers = answers
         self._directory = directory
         self._tickets = tickets
         self._store = store
-        self.client = client
         self.config = config or SlackConfig()
-        self._channels: dict[str, tuple[float, Audience]] = {}
+        # (team, channel): one channel id is seen from several workspaces (shared channels).
+        self._channels: dict[tuple[str, str], tuple[float, Audience]] = {}
+        # Pacing stays per channel: Slack's one-message-a-second limit is the channel's.
         self._pacing: dict[str, asyncio.Lock] = {}
         self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
         self._last_post: dict[str, float] = {}
 
     # --- questions ------------------------------------------------------------------
 
-    async def answer_message(self, message: IncomingMessage) -> None:
+    async def answer_message(self, client: AsyncWebClient, message: IncomingMessage) -> None:
         async with self._answering:
-            await self._answer_message(message)
+            await self._answer_message(client, message)
 
-    async def _answer_message(self, message: IncomingMessage) -> None:
+    async def _answer_message(self, client: AsyncWebClient, message: IncomingMessage) -> None:
         text = strip_mentions(message.text)
         placeholder = await self._post(
+            client,
             message.channel_id,
             None,
             thread_ts=message.reply_thread,
             **render_placeholder(),
         )
-        email = await self.email_of(message.team_id, message.user_id, message.enterprise_id)
-        audience = await self.audience_of(message.team_id, message.channel_id)
+        email = await self.email_of(client, message.team_id, message.user_id, message.enterprise_id)
+        audience = await self.audience_of(
+            client, message.team_id, message.channel_id, message.enterprise_id
+        )
         question = Question(
             text=text,
             asker=Asker(
@@ -127,10 +134,16 @@ class SlackBot:
         )
         payload = render_answer(answer)
         if placeholder:
-            await self._update(message.channel_id, placeholder, answer.request_id, **payload)
+            await self._update(
+                client, message.channel_id, placeholder, answer.request_id, **payload
+            )
         else:
             await self._post(
-                message.channel_id, answer.request_id, thread_ts=message.reply_thread, **payload
+                client,
+                message.channel_id,
+                answer.request_id,
+                thread_ts=message.reply_thread,
+                **payload,
             )
 
     async def is_follow_up(self, channel_id: str, thread_ts: str | None) -> bool:
@@ -143,8 +156,14 @@ class SlackBot:
     # --- identity and audience ----------------------------------------------------------
 
     async def email_of(
-        self, team_id: str, user_id: str, enterprise_id: str | None = None
+        self,
+        client: AsyncWebClient,
+        team_id: str,
+        user_id: str,
+        enterprise_id: str | None = None,
     ) -> str | None:
+        """The directory's email for the user (tenant: the workspace, then the org), else
+        the Slack profile email, cached per workspace."""
         for tenant in filter(None, (team_id, enterprise_id)):
             known = await self._directory.resolve_identity(
                 PlatformIdentity("slack", tenant, user_id)
@@ -157,7 +176,7 @@ class SlackBot:
         if fresh:
             return email
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await client.users_info(user=user_id)
             email = (response["user"].get("profile") or {}).get("email")
         except SlackApiError as exc:
             log.warning("users.info failed", error=exc.response.get("error"), user=user_id)
@@ -166,34 +185,41 @@ class SlackBot:
         await self._store.save_email(team_id, user_id, email)
         return email
 
-    async def audience_of(self, team_id: str, channel_id: str) -> Audience:
-        cached = self._channels.get(channel_id)
+    async def audience_of(
+        self,
+        client: AsyncWebClient,
+        team_id: str,
+        channel_id: str,
+        enterprise_id: str | None = None,
+    ) -> Audience:
+        key = (team_id, channel_id)
+        cached = self._channels.get(key)
         if cached and time.monotonic() - cached[0] < self.config.channel_cache_ttl_s:
             return cached[1]
         try:
-            info = (await self.client.conversations_info(channel=channel_id))["channel"]
+            info = (await client.conversations_info(channel=channel_id))["channel"]
         except SlackApiError as exc:
             log.warning("conversations.info failed", error=exc.response.get("error"))
             return Audience("public")  # unknown channel: the safest audience
         if info.get("is_im"):
             audience = Audience("dm")
         elif info.get("is_private") or info.get("is_mpim") or info.get("is_group"):
-            members = await self._members(channel_id)
+            members = await self._members(client, channel_id)
             emails = []
             for member in members:
-                email = await self.email_of(team_id, member)
+                email = await self.email_of(client, team_id, member, enterprise_id)
                 emails.append(email or UNKNOWN_MEMBER.format(member.lower()))
             audience = Audience("members", tuple(sorted(set(emails))))
         else:
             audience = Audience("public")
-        self._channels[channel_id] = (time.monotonic(), audience)
+        self._channels[key] = (time.monotonic(), audience)
         return audience
 
-    async def _members(self, channel_id: str) -> list[str]:
+    async def _members(self, client: AsyncWebClient, channel_id: str) -> list[str]:
         members: list[str] = []
         cursor = None
         while True:
-            response = await self.client.conversations_members(
+            response = await client.conversations_members(
                 channel=channel_id, cursor=cursor, limit=200
             )
             members.extend(response["members"])
@@ -203,7 +229,15 @@ class SlackBot:
 
     # --- buttons ----------------------------------------------------------------------------
 
-    async def on_action(self, action_id: str, request_id: str, user_id: str, team_id: str) -> None:
+    async def on_action(
+        self,
+        client: AsyncWebClient,
+        action_id: str,
+        request_id: str,
+        user_id: str,
+        team_id: str,
+        enterprise_id: str | None = None,
+    ) -> None:
         posted = await self._store.get_request(request_id)
         if posted is None:
             log.warning("button for an unknown request", request_id=request_id)
@@ -214,6 +248,7 @@ class SlackBot:
             downs = await self._store.record_feedback(request_id, user_id, value, thread)
             if value < 0 and downs >= 2:
                 await self._post(
+                    client,
                     posted.channel_id,
                     request_id,
                     thread_ts=posted.thread_ts,
@@ -221,7 +256,7 @@ class SlackBot:
                     blocks=_offer_human(request_id),
                 )
         elif action_id == ACTION_HUMAN:
-            email = await self.email_of(team_id, user_id)
+            email = await self.email_of(client, team_id, user_id, enterprise_id)
             ref = await self._tickets.create(
                 TicketRequest(
                     request_id=request_id,
@@ -233,6 +268,7 @@ class SlackBot:
             )
             link = f"<{ref.url}|{ref.id}>" if ref.url else ref.id
             await self._post(
+                client,
                 posted.channel_id,
                 request_id,
                 thread_ts=posted.thread_ts,
@@ -241,12 +277,19 @@ class SlackBot:
                 ),
             )
         elif action_id == ACTION_PRIVATE:
-            await self._answer_privately(posted, user_id, team_id)
+            await self._answer_privately(client, posted, user_id, team_id, enterprise_id)
 
-    async def _answer_privately(self, posted: PostedRequest, user_id: str, team_id: str) -> None:
+    async def _answer_privately(
+        self,
+        client: AsyncWebClient,
+        posted: PostedRequest,
+        user_id: str,
+        team_id: str,
+        enterprise_id: str | None,
+    ) -> None:
         if user_id != posted.user_id:
             return  # only the asker may have the asker-only answer
-        email = await self.email_of(team_id, user_id)
+        email = await self.email_of(client, team_id, user_id, enterprise_id)
         answer = await self._answers.answer(
             Question(
                 text=posted.question,
@@ -257,7 +300,7 @@ class SlackBot:
         )
         payload = render_answer(answer, private_button=False)
         try:
-            await self.client.chat_postEphemeral(
+            await client.chat_postEphemeral(
                 channel=posted.channel_id,
                 user=user_id,
                 thread_ts=posted.thread_ts,
@@ -273,18 +316,27 @@ class SlackBot:
 
     # --- posting ------------------------------------------------------------------------------
 
-    async def _post(self, channel: str, request_id: str | None, **payload: Any) -> str | None:
+    async def _post(
+        self, client: AsyncWebClient, channel: str, request_id: str | None, **payload: Any
+    ) -> str | None:
         payload = {**payload, "unfurl_links": False, "unfurl_media": False}
-        response = await self._send("chat_postMessage", channel, request_id, payload)
+        response = await self._send(client, "chat_postMessage", channel, request_id, payload)
         return response["ts"] if response else None
 
-    async def _update(self, channel: str, ts: str, request_id: str, **payload: Any) -> None:
+    async def _update(
+        self, client: AsyncWebClient, channel: str, ts: str, request_id: str, **payload: Any
+    ) -> None:
         payload.pop("unfurl_links", None)
         payload.pop("unfurl_media", None)
-        await self._send("chat_update", channel, request_id, {**payload, "ts": ts})
+        await self._send(client, "chat_update", channel, request_id, {**payload, "ts": ts})
 
     async def _send(
-        self, method: str, channel: str, request_id: str | None, payload: dict[str, Any]
+        self,
+        client: AsyncWebClient,
+        method: str,
+        channel: str,
+        request_id: str | None,
+        payload: dict[str, Any],
     ) -> Any:
         """Paced per channel; retried with backoff on top of the client's own retries; a
         failure is logged with the request id, never dropped silently."""
@@ -298,7 +350,7 @@ class SlackBot:
                     await asyncio.sleep(wait)
                 self._last_post[channel] = time.monotonic()
                 try:
-                    return await getattr(self.client, method)(channel=channel, **payload)
+                    return await getattr(client, method)(channel=channel, **payload)
                 except SlackApiError as exc:
                     error = exc.response.get("error")
                 except Exception as exc:  # network trouble: same treatment

@@ -46,6 +46,26 @@ Faithful details that a lenient double would hide:
 - ``reactions.add`` twice with the same (channel, timestamp, name) -> ``already_reacted``.
 - ``chat.postMessage`` accepts any channel id (registered or not); ``chat.update`` needs a
   message this double posted (else ``message_not_found``).
+
+Several workspaces (multi-workspace OAuth): every bot token stands for a
+:class:`BotInstallation` (a workspace, or an Enterprise Grid org for an org-wide install).
+The constructor's ``bot_token`` is installed from the start; :meth:`SlackApiDouble.add_installation`
+adds more, and :meth:`SlackApiDouble.script_oauth` scripts an OAuth code whose exchange
+installs one. ``auth.test`` describes the calling token's installation, messages are posted as
+its bot user, and every recorded call has the ``token`` it used (:meth:`tokens_used`)::
+
+    slack.script_oauth("code-1", BotInstallation("xoxb-a", team_id="T1", bot_user_id="UB1"))
+    # ... the service exchanges the code, then answers with that workspace's token:
+    assert slack.tokens_used("chat.postMessage") == ["xoxb-a"]
+
+``oauth.v2.access`` (no bearer token) authenticates the app by HTTP Basic auth (how slack_sdk
+sends it) or ``client_id``/``client_secret`` arguments, then exchanges a scripted code once,
+answering in Slack's wire shape: ``team`` and ``enterprise`` objects (``enterprise`` null
+outside Enterprise Grid), or for an org-wide install ``team: null`` and
+``is_enterprise_install: true``. Errors, as Slack names them: ``invalid_client_id``,
+``bad_client_secret``, ``invalid_code`` (unknown or already used), ``bad_redirect_uri``.
+For an org-wide token ``auth.test`` answers ``team_id`` = the enterprise id and
+``is_enterprise_install: true``.
 """
 
 from __future__ import annotations
@@ -62,6 +82,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -102,6 +123,88 @@ def _err(code: str, **fields: Any) -> dict[str, Any]:
     return {"ok": False, "error": code, **fields}
 
 
+@dataclass(frozen=True, slots=True)
+class BotInstallation:
+    """What one bot token stands for: a workspace (``team_id``, inside an Enterprise Grid org
+    when ``enterprise_id`` is set too), or a whole org (``is_enterprise_install``)."""
+
+    token: str
+    team_id: str | None = None
+    bot_user_id: str = "UBOT"
+    bot_id: str = "B1"
+    team_name: str | None = None
+    enterprise_id: str | None = None
+    enterprise_name: str | None = None
+    is_enterprise_install: bool = False
+    app_id: str = "A1"
+    scope: str = "chat:write"
+
+    def __post_init__(self) -> None:
+        if self.is_enterprise_install:
+            if not self.enterprise_id or self.team_id is not None:
+                raise ValueError("an org-wide install has an enterprise_id and no team_id")
+        elif not self.team_id:
+            raise ValueError("a workspace install needs a team_id")
+
+    @property
+    def _slug(self) -> str:
+        name = (self.enterprise_name if self.is_enterprise_install else self.team_name) or ""
+        return "".join(ch for ch in name.lower() if ch.isalnum()) or "workspace"
+
+    def auth_test(self) -> dict[str, Any]:
+        if self.is_enterprise_install:
+            url, team, team_id = (
+                f"https://{self._slug}.enterprise.slack.com/",
+                self.enterprise_name,
+                self.enterprise_id,
+            )
+        else:
+            url, team, team_id = f"https://{self._slug}.slack.com/", self.team_name, self.team_id
+        fields: dict[str, Any] = {
+            "url": url,
+            "team": team,
+            "user": "answerdesk",
+            "team_id": team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": self.is_enterprise_install,
+        }
+        if self.enterprise_id:
+            fields["enterprise_id"] = self.enterprise_id
+        return _ok(**fields)
+
+    def oauth_v2_access(self, installer: str) -> dict[str, Any]:
+        """The oauth.v2.access answer for this install (bot scopes only, no user token)."""
+        team = (
+            None
+            if self.is_enterprise_install
+            else {"id": self.team_id, "name": self.team_name or self.team_id}
+        )
+        enterprise = (
+            {"id": self.enterprise_id, "name": self.enterprise_name or self.enterprise_id}
+            if self.enterprise_id
+            else None
+        )
+        return _ok(
+            app_id=self.app_id,
+            authed_user={"id": installer},
+            scope=self.scope,
+            token_type="bot",
+            access_token=self.token,
+            bot_user_id=self.bot_user_id,
+            team=team,
+            enterprise=enterprise,
+            is_enterprise_install=self.is_enterprise_install,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ScriptedCode:
+    installation: BotInstallation
+    installer: str
+    redirect_uri: str | None
+
+
 class SlackApiDouble(ThreadedServer):
     """Runs in its own thread with its own event loop (like ``ModelServer``), so it serves
     async tests, sync tests and subprocesses alike.
@@ -109,8 +212,10 @@ class SlackApiDouble(ThreadedServer):
     State: a user directory (:meth:`add_user`; the bot user is always present), channels
     (:meth:`add_channel`), posted messages (:meth:`messages`), ephemeral messages
     (:meth:`ephemerals`), every call recorded in :attr:`calls` as
-    ``{"method", "http_method", "args", "query", "body_bytes", "headers", "status", "response"}``
-    (``args`` = query and body merged; headers lower-cased).
+    ``{"method", "http_method", "args", "query", "body_bytes", "headers", "status", "response",
+    "token"}`` (``args`` = query and body merged; headers lower-cased; ``token`` the bot token
+    the call used, None for ``oauth.v2.access`` and unauthenticated calls).
+    Installations (:meth:`add_installation`, :meth:`script_oauth`) survive :meth:`reset`.
     """
 
     members_page_size: int = 2
@@ -122,6 +227,8 @@ class SlackApiDouble(ThreadedServer):
         bot_token: str = "xoxb-test",
         team_id: str = "T0HARBOR1",
         bot_user_id: str = "UBOT",
+        client_id: str = "1111.2222",
+        client_secret: str = "test-client-secret",
     ) -> None:
         self.host = host
         self.port = port
@@ -129,6 +236,14 @@ class SlackApiDouble(ThreadedServer):
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = "B1"
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self._installations: dict[str, BotInstallation] = {
+            bot_token: BotInstallation(
+                bot_token, team_id=team_id, bot_user_id=bot_user_id, bot_id="B1", team_name="Harbor"
+            )
+        }
+        self._codes: dict[str, _ScriptedCode] = {}
         self.calls: list[dict] = []
         self._lock = threading.Lock()
         self._users: dict[str, dict] = {}
@@ -199,6 +314,34 @@ class SlackApiDouble(ThreadedServer):
                 "name": name,
             }
 
+    def add_installation(self, installation: BotInstallation) -> None:
+        """Accept ``installation.token`` from now on (a workspace or org already installed)."""
+        with self._lock:
+            self._installations[installation.token] = installation
+
+    def script_oauth(
+        self,
+        code: str,
+        installation: BotInstallation,
+        *,
+        installer: str = "U0INSTALLER",
+        redirect_uri: str | None = None,
+    ) -> None:
+        """Make ``code`` exchangeable once by ``oauth.v2.access``; the exchange installs
+        ``installation`` (its token works from then on). With ``redirect_uri``, the exchange
+        must name the same one."""
+        with self._lock:
+            self._codes[code] = _ScriptedCode(installation, installer, redirect_uri)
+
+    def installations(self) -> list[BotInstallation]:
+        with self._lock:
+            return list(self._installations.values())
+
+    def tokens_used(self, method: str | None = None) -> list[str | None]:
+        """The bot token of each recorded call (of ``method``), oldest first."""
+        with self._lock:
+            return [c["token"] for c in self.calls if method is None or c["method"] == method]
+
     def fail(self, method: str, *behaviours: str) -> None:
         """Queue failures for the next calls of ``method`` (FIFO), e.g.
         ``fail("chat.postMessage", "429:0", "500")``."""
@@ -266,15 +409,31 @@ class SlackApiDouble(ThreadedServer):
                 args.update(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         _decode_json_args(args)
 
+        if method == "oauth.v2.access":
+            return self._oauth(request, args)
         token = args.pop("token", None)
         authorization = request.headers.get("Authorization", "")
         if authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ").strip()
         if not token:
             return self._respond(request, method, args, 200, _err("not_authed"))
-        if token != self.bot_token:
-            return self._respond(request, method, args, 200, _err("invalid_auth"))
+        with self._lock:
+            caller = self._installations.get(token)
+        if caller is None:
+            return self._respond(request, method, args, 200, _err("invalid_auth"), token=token)
 
+        failed = self._scripted_failure(request, method, args, token)
+        if failed is not None:
+            return failed
+
+        handler = _METHODS.get(method)
+        with self._lock:
+            body = handler(self, args, caller) if handler else _err("unknown_method")
+        return self._respond(request, method, args, 200, body, token=token)
+
+    def _scripted_failure(
+        self, request: web.Request, method: str, args: dict[str, Any], token: str | None
+    ) -> web.Response | None:
         with self._lock:
             queue = self._failures.get(method)
             behaviour = queue.popleft() if queue else None
@@ -289,14 +448,45 @@ class SlackApiDouble(ThreadedServer):
                     429,
                     _err("ratelimited"),
                     headers={"Retry-After": seconds},
+                    token=token,
                 )
             if name in {"500", "503"}:
-                return self._respond(request, method, args, int(name), _err("fatal_error"))
-            return self._respond(request, method, args, 200, _err(arg))
+                return self._respond(
+                    request, method, args, int(name), _err("fatal_error"), token=token
+                )
+            return self._respond(request, method, args, 200, _err(arg), token=token)
+        return None
 
-        handler = _METHODS.get(method)
+    def _oauth(self, request: web.Request, args: dict[str, Any]) -> web.Response:
+        """oauth.v2.access: app credentials by HTTP Basic auth or arguments, then a code."""
+        method = "oauth.v2.access"
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        authorization = request.headers.get("Authorization", "")
+        if authorization.startswith("Basic "):
+            try:
+                decoded = base64.b64decode(authorization.removeprefix("Basic ").strip()).decode()
+            except ValueError:
+                decoded = ""
+            client_id, _, client_secret = decoded.partition(":")
+        if client_id != self.client_id:
+            return self._respond(request, method, args, 200, _err("invalid_client_id"))
+        if client_secret != self.client_secret:
+            return self._respond(request, method, args, 200, _err("bad_client_secret"))
+        failed = self._scripted_failure(request, method, args, None)
+        if failed is not None:
+            return failed
         with self._lock:
-            body = handler(self, args) if handler else _err("unknown_method")
+            scripted = self._codes.get(str(args.get("code", "")))
+            if scripted is None:
+                body = _err("invalid_code")
+            elif scripted.redirect_uri is not None and args.get("redirect_uri") != (
+                scripted.redirect_uri
+            ):
+                body = _err("bad_redirect_uri")
+            else:
+                del self._codes[str(args["code"])]  # a code is exchanged once
+                self._installations[scripted.installation.token] = scripted.installation
+                body = scripted.installation.oauth_v2_access(scripted.installer)
         return self._respond(request, method, args, 200, body)
 
     def _respond(
@@ -307,6 +497,8 @@ class SlackApiDouble(ThreadedServer):
         status: int,
         body: dict[str, Any],
         headers: dict[str, str] | None = None,
+        *,
+        token: str | None = None,
     ) -> web.Response:
         record = {
             "method": method,
@@ -317,6 +509,7 @@ class SlackApiDouble(ThreadedServer):
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "status": status,
             "response": body,
+            "token": token,
         }
         with self._lock:
             self.calls.append(copy.deepcopy(record))
@@ -328,18 +521,10 @@ class SlackApiDouble(ThreadedServer):
         n = next(self._ts) * 100
         return f"{_TS_BASE + n // 1_000_000}.{n % 1_000_000:06d}"
 
-    def _auth_test(self, args: dict) -> dict:
-        return _ok(
-            url="https://harbor.slack.com/",
-            team="Harbor",
-            user="answerdesk",
-            team_id=self.team_id,
-            user_id=self.bot_user_id,
-            bot_id=self.bot_id,
-            is_enterprise_install=False,
-        )
+    def _auth_test(self, args: dict, caller: BotInstallation) -> dict:
+        return caller.auth_test()
 
-    def _users_info(self, args: dict) -> dict:
+    def _users_info(self, args: dict, caller: BotInstallation) -> dict:
         user = self._users.get(str(args.get("user", "")))
         if user is None:
             return _err("user_not_found")
@@ -359,7 +544,7 @@ class SlackApiDouble(ThreadedServer):
             }
         )
 
-    def _conversations_info(self, args: dict) -> dict:
+    def _conversations_info(self, args: dict, caller: BotInstallation) -> dict:
         channel = self._channels.get(str(args.get("channel", "")))
         if channel is None:
             return _err("channel_not_found")
@@ -373,10 +558,10 @@ class SlackApiDouble(ThreadedServer):
             "is_mpim": kind == "mpim",
             "is_private": kind != "public",
             "is_archived": False,
-            "context_team_id": self.team_id,
+            "context_team_id": caller.team_id or self.team_id,
         }
         if kind == "im":
-            others = [m for m in channel["members"] if m != self.bot_user_id]
+            others = [m for m in channel["members"] if m != caller.bot_user_id]
             info["user"] = others[0] if others else None
         elif kind == "mpim":
             default = "mpdm-" + "--".join(m.lower() for m in channel["members"]) + "-1"
@@ -385,7 +570,7 @@ class SlackApiDouble(ThreadedServer):
             info["name"] = channel["name"] or cid.lower()
         return _ok(channel=info)
 
-    def _conversations_members(self, args: dict) -> dict:
+    def _conversations_members(self, args: dict, caller: BotInstallation) -> dict:
         channel = self._channels.get(str(args.get("channel", "")))
         if channel is None:
             return _err("channel_not_found")
@@ -418,7 +603,7 @@ class SlackApiDouble(ThreadedServer):
             return None
         return {"text": text or "", "blocks": blocks}
 
-    def _chat_post_message(self, args: dict) -> dict:
+    def _chat_post_message(self, args: dict, caller: BotInstallation) -> dict:
         channel = args.get("channel")
         if not channel:
             return _err("channel_not_found")
@@ -432,10 +617,10 @@ class SlackApiDouble(ThreadedServer):
         )
         message: dict[str, Any] = {
             "type": "message",
-            "user": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "user": caller.bot_user_id,
+            "bot_id": caller.bot_id,
             "ts": ts,
-            "team": self.team_id,
+            "team": caller.team_id or self.team_id,
             **fields,
         }
         if fields["blocks"] is None:
@@ -444,7 +629,7 @@ class SlackApiDouble(ThreadedServer):
             message["thread_ts"] = thread_ts
         return _ok(channel=channel, ts=ts, message=message)
 
-    def _chat_update(self, args: dict) -> dict:
+    def _chat_update(self, args: dict, caller: BotInstallation) -> dict:
         channel, ts = args.get("channel"), args.get("ts")
         target = next(
             (m for m in self._messages if m["channel"] == channel and m["ts"] == ts), None
@@ -457,11 +642,11 @@ class SlackApiDouble(ThreadedServer):
             target["text"] = args["text"] or ""
         if "blocks" in args:
             target["blocks"] = copy.deepcopy(args["blocks"])
-        message = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id}
+        message = {"type": "message", "user": caller.bot_user_id, "bot_id": caller.bot_id}
         message.update(text=target["text"], blocks=copy.deepcopy(target["blocks"]))
         return _ok(channel=channel, ts=ts, text=target["text"], message=message)
 
-    def _chat_post_ephemeral(self, args: dict) -> dict:
+    def _chat_post_ephemeral(self, args: dict, caller: BotInstallation) -> dict:
         channel, user = args.get("channel"), args.get("user")
         if not channel:
             return _err("channel_not_found")
@@ -482,12 +667,12 @@ class SlackApiDouble(ThreadedServer):
         )
         return _ok(message_ts=ts)
 
-    def _assistant_set_status(self, args: dict) -> dict:
+    def _assistant_set_status(self, args: dict, caller: BotInstallation) -> dict:
         if not args.get("channel_id") or not args.get("thread_ts") or "status" not in args:
             return _err("invalid_arguments")
         return _ok()
 
-    def _reactions_add(self, args: dict) -> dict:
+    def _reactions_add(self, args: dict, caller: BotInstallation) -> dict:
         channel, timestamp, name = args.get("channel"), args.get("timestamp"), args.get("name")
         if not channel or not timestamp:
             return _err("no_item_specified")
@@ -554,8 +739,12 @@ def event_payload(
     api_app_id: str = "A1",
     enterprise_id: str | None = None,
     bot_user_id: str = "UBOT",
+    is_enterprise_install: bool = False,
+    is_ext_shared_channel: bool = False,
 ) -> dict:
-    """The Events API ``event_callback`` envelope around ``event``."""
+    """The Events API ``event_callback`` envelope around ``event``. With
+    ``is_enterprise_install`` the event is for an org-wide install: ``team_id`` is still the
+    workspace the event happened in, ``authorizations[0]`` names the org."""
     return {
         "token": "verification-token-unused",
         "team_id": team_id,
@@ -573,10 +762,10 @@ def event_payload(
                 "team_id": team_id,
                 "user_id": bot_user_id,
                 "is_bot": True,
-                "is_enterprise_install": False,
+                "is_enterprise_install": is_enterprise_install,
             }
         ],
-        "is_ext_shared_channel": False,
+        "is_ext_shared_channel": is_ext_shared_channel,
     }
 
 
@@ -619,6 +808,8 @@ def block_action(
     message_ts: str,
     thread_ts: str | None = None,
     team_id: str = "T0HARBOR1",
+    enterprise_id: str | None = None,
+    is_enterprise_install: bool = False,
 ) -> bytes:
     """A ``block_actions`` interactivity body as Slack posts it: ``payload=<urlencoded JSON>``
     (sign it with ``content_type="application/x-www-form-urlencoded"``)."""
@@ -638,6 +829,8 @@ def block_action(
         "api_app_id": "A1",
         "token": "verification-token-unused",
         "team": {"id": team_id},
+        "enterprise": {"id": enterprise_id} if enterprise_id else None,
+        "is_enterprise_install": is_enterprise_install,
         "channel": {"id": channel},
         "message": message,
         "container": container,

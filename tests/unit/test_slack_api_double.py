@@ -18,6 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.support.slack_api import (
+    BotInstallation,
     SlackApiDouble,
     app_mention,
     block_action,
@@ -364,3 +365,175 @@ def test_block_action_body() -> None:
     )
     headers = signed_headers("s", body, content_type="application/x-www-form-urlencoded")
     assert SignatureVerifier("s").is_valid_request(body, headers)
+
+
+# -- several installations and oauth.v2.access ---------------------------------------------
+
+WORKSPACE = BotInstallation(
+    "xoxb-acme", team_id="T0ACME", team_name="Acme Co", bot_user_id="UACMEBOT", bot_id="BACME"
+)
+ORG = BotInstallation(
+    "xoxb-org",
+    enterprise_id="E0GRID",
+    enterprise_name="Grid",
+    is_enterprise_install=True,
+    bot_user_id="WGRIDBOT",
+)
+
+
+def test_installation_shapes_are_checked() -> None:
+    with pytest.raises(ValueError):
+        BotInstallation("xoxb-x")  # a workspace install needs its team
+    with pytest.raises(ValueError):
+        BotInstallation("xoxb-x", team_id="T1", is_enterprise_install=True)
+    with pytest.raises(ValueError):
+        BotInstallation("xoxb-x", is_enterprise_install=True)  # and an org its enterprise
+
+
+async def test_each_token_is_its_installation_and_every_call_records_its_token(
+    slack: SlackApiDouble,
+) -> None:
+    slack.add_installation(WORKSPACE)
+    slack.add_installation(ORG)
+    acme = await client(slack, token="xoxb-acme").auth_test()
+    assert (acme["team_id"], acme["user_id"], acme["bot_id"]) == ("T0ACME", "UACMEBOT", "BACME")
+    assert acme["url"] == "https://acmeco.slack.com/" and acme["is_enterprise_install"] is False
+    assert "enterprise_id" not in acme
+    org = await client(slack, token="xoxb-org").auth_test()
+    assert (org["team_id"], org["enterprise_id"], org["is_enterprise_install"]) == (
+        "E0GRID",
+        "E0GRID",
+        True,
+    )
+    assert org["url"] == "https://grid.enterprise.slack.com/"
+    posted = await client(slack, token="xoxb-acme").chat_postMessage(channel="C1", text="hi")
+    assert (posted["message"]["user"], posted["message"]["team"]) == ("UACMEBOT", "T0ACME")
+    await client(slack).chat_postMessage(channel="C1", text="from the first workspace")
+    assert slack.tokens_used("chat.postMessage") == ["xoxb-acme", "xoxb-test"]
+    assert slack.tokens_used() == ["xoxb-acme", "xoxb-org", "xoxb-acme", "xoxb-test"]
+    assert slack.calls_to("auth.test")[1]["token"] == "xoxb-org"
+    with pytest.raises(SlackApiError) as info:
+        await client(slack, token="xoxb-unknown").auth_test()
+    assert info.value.response["error"] == "invalid_auth"
+    assert slack.calls[-1]["token"] == "xoxb-unknown"  # recorded, refused
+    slack.reset(directory=True)
+    assert {i.token for i in slack.installations()} == {"xoxb-test", "xoxb-acme", "xoxb-org"}
+
+
+async def test_oauth_v2_access_exchanges_a_scripted_code_once(slack: SlackApiDouble) -> None:
+    slack.script_oauth("code-1", WORKSPACE, installer="U0ADMIN", redirect_uri="https://a/r")
+    web = client(slack, token=None)
+    with pytest.raises(SlackApiError) as info:  # the token does not work before the install
+        await client(slack, token="xoxb-acme").auth_test()
+    response = await web.oauth_v2_access(
+        client_id="1111.2222",
+        client_secret="test-client-secret",
+        code="code-1",
+        redirect_uri="https://a/r",
+    )
+    assert response.data == {
+        "ok": True,
+        "app_id": "A1",
+        "authed_user": {"id": "U0ADMIN"},
+        "scope": "chat:write",
+        "token_type": "bot",
+        "access_token": "xoxb-acme",
+        "bot_user_id": "UACMEBOT",
+        "team": {"id": "T0ACME", "name": "Acme Co"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+    }
+    call = slack.calls_to("oauth.v2.access")[0]
+    assert call["headers"]["authorization"].startswith("Basic ")  # how slack_sdk sends it
+    assert call["token"] is None and "client_secret" not in call["args"]
+    assert (await client(slack, token="xoxb-acme").auth_test())["team_id"] == "T0ACME"
+    with pytest.raises(SlackApiError) as info:  # a code works once
+        await web.oauth_v2_access(
+            client_id="1111.2222", client_secret="test-client-secret", code="code-1"
+        )
+    assert info.value.response["error"] == "invalid_code"
+
+
+async def test_oauth_v2_access_for_an_org_wide_install(slack: SlackApiDouble) -> None:
+    slack.script_oauth("code-org", ORG)
+    response = await client(slack, token=None).oauth_v2_access(
+        client_id="1111.2222", client_secret="test-client-secret", code="code-org"
+    )
+    assert response["team"] is None
+    assert response["enterprise"] == {"id": "E0GRID", "name": "Grid"}
+    assert response["is_enterprise_install"] is True
+    assert response["access_token"] == "xoxb-org" and response["bot_user_id"] == "WGRIDBOT"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            {"client_id": "9.9", "client_secret": "test-client-secret", "code": "c"},
+            "invalid_client_id",
+        ),
+        ({"client_id": "1111.2222", "client_secret": "wrong", "code": "c"}, "bad_client_secret"),
+        (
+            {"client_id": "1111.2222", "client_secret": "test-client-secret", "code": "x"},
+            "invalid_code",
+        ),
+        (
+            {
+                "client_id": "1111.2222",
+                "client_secret": "test-client-secret",
+                "code": "c",
+                "redirect_uri": "https://elsewhere/",
+            },
+            "bad_redirect_uri",
+        ),
+    ],
+)
+def test_oauth_v2_access_errors_with_form_credentials(
+    slack: SlackApiDouble, args: dict[str, str], error: str
+) -> None:
+    slack.script_oauth("c", WORKSPACE, redirect_uri="https://a/r")
+    body = urllib.parse.urlencode(args).encode()
+    with urllib.request.urlopen(slack.url + "oauth.v2.access", data=body, timeout=5) as resp:
+        assert json.loads(resp.read()) == {"ok": False, "error": error}
+    assert "xoxb-acme" not in {i.token for i in slack.installations()}
+
+
+def test_oauth_v2_access_with_form_credentials_and_a_scripted_failure(
+    slack: SlackApiDouble,
+) -> None:
+    slack.script_oauth("c", WORKSPACE)
+    slack.fail("oauth.v2.access", "error:invalid_grant_type")
+    form = {"client_id": "1111.2222", "client_secret": "test-client-secret", "code": "c"}
+    body = urllib.parse.urlencode(form).encode()
+    for expected in ({"ok": False, "error": "invalid_grant_type"}, None):
+        with urllib.request.urlopen(slack.url + "oauth.v2.access", data=body, timeout=5) as resp:
+            answer = json.loads(resp.read())
+        if expected is not None:
+            assert answer == expected
+    assert answer["ok"] is True and answer["access_token"] == "xoxb-acme"
+
+
+def test_org_wide_event_payload_and_block_action() -> None:
+    envelope = event_payload(
+        app_mention("<@WGRIDBOT> hi", user="W1", channel="C1", ts="1.0"),
+        event_id="Ev9",
+        team_id="T0WS1",
+        enterprise_id="E0GRID",
+        bot_user_id="WGRIDBOT",
+        is_enterprise_install=True,
+        is_ext_shared_channel=True,
+    )
+    assert envelope["team_id"] == "T0WS1" and envelope["enterprise_id"] == "E0GRID"
+    assert envelope["authorizations"][0]["is_enterprise_install"] is True
+    assert envelope["is_ext_shared_channel"] is True
+    body = block_action(
+        "x",
+        "v",
+        user="W1",
+        channel="C1",
+        message_ts="1.0",
+        enterprise_id="E0GRID",
+        is_enterprise_install=True,
+    )
+    payload = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
+    assert payload["enterprise"] == {"id": "E0GRID"} and payload["is_enterprise_install"] is True
