@@ -103,6 +103,25 @@ class Installations:
 
     settings: AsyncOAuthSettings
     authorize: InstallationAuthorize
+    store: AsyncSQLAlchemyInstallationStore
+
+    async def forget(
+        self, enterprise_id: str | None, team_id: str | None, *, org_wide: bool, bot_only: bool
+    ) -> None:
+        """Delete a workspace's (or, org-wide, the org's) installation when Slack says the app
+        was uninstalled (everything) or its bot token revoked (the bot); its events are then
+        dropped like those of any workspace without an installation."""
+        team = None if org_wide else team_id  # an org-wide installation has no team
+        if bot_only:
+            await self.store.async_delete_bot(enterprise_id=enterprise_id, team_id=team)
+        else:
+            await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team)
+        log.info(
+            "slack installation removed" if not bot_only else "slack bot token revoked",
+            team_id=team_id,
+            enterprise_id=enterprise_id,
+            org_wide=org_wide,
+        )
 
 
 def installations(
@@ -135,7 +154,7 @@ def installations(
         client_secret=config.client_secret,  # for token rotation, if the app turns it on
         client=client,  # rotation's oauth.v2.access goes to slack.api_base_url too
     )
-    return Installations(settings, authorize)
+    return Installations(settings, authorize, store)
 
 
 async def _installed(args: AsyncSuccessArgs) -> BoltResponse:

@@ -489,6 +489,73 @@ async def test_an_event_from_a_workspace_without_installation_is_acked_and_dropp
     assert service.double.calls == []  # nothing posted, no token tried
 
 
+def lifecycle(
+    installation: BotInstallation, kind: str, *, team_id: str, ts: str, **event: object
+) -> dict:
+    """An `app_uninstalled` / `tokens_revoked` event as Slack sends it to the app."""
+    return event_payload(
+        {"type": kind, "event_ts": ts, **event},
+        event_id=f"Ev-{kind}-{team_id}-{ts}",
+        team_id=team_id,
+        enterprise_id=installation.enterprise_id,
+        bot_user_id=installation.bot_user_id,
+        is_enterprise_install=installation.is_enterprise_install,
+    )
+
+
+async def wait_rows(service: Service, table: str, count: int) -> list[dict]:
+    deadline = time.monotonic() + 30
+    while len(rows := await service.rows(table)) != count:
+        assert time.monotonic() < deadline, (table, rows)
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_uninstalling_forgets_only_that_installation(service: Service) -> None:
+    double = service.double
+    double.add_user("U0ACMEANA", "ana@acme.example", team_id="T0ACME")
+    double.add_user("U0BETABEN", "ben@beta.example", team_id="T0BETA")
+    double.add_channel("C0ACMEGEN", kind="public", members=["U0ACMEANA", "U0ACMEBOT"])
+    double.add_channel("C0BETAGEN", kind="public", members=["U0BETABEN", "U0BETABOT"])
+    await install(service, "code-acme", ACME)
+    await install(service, "code-beta", BETA)
+    await install(service, "code-grid", GRID)
+
+    uninstalled = lifecycle(ACME, "app_uninstalled", team_id="T0ACME", ts="7.1")
+    assert await send(service.url, uninstalled) == 200
+    [beta, grid] = sorted(
+        await wait_rows(service, "slack_installations", 2), key=lambda r: r["bot_token"]
+    )
+    assert (beta["team_id"], grid["enterprise_id"]) == ("T0BETA", "E0GRID")
+    assert {r["team_id"] for r in await service.rows("slack_bots")} == {"T0BETA", None}
+
+    # Acme's mentions are now dropped; Beta is still answered with its own token.
+    double.reset()
+    with structlog.testing.capture_logs() as logs:
+        gone = mention(ACME, team_id="T0ACME", user="U0ACMEANA", channel="C0ACMEGEN", ts="7.2")
+        assert await send(service.url, gone) == 200
+        kept = mention(BETA, team_id="T0BETA", user="U0BETABEN", channel="C0BETAGEN", ts="7.3")
+        assert await send(service.url, kept) == 200
+        await settle(double)
+    assert calls_in(double, "C0ACMEGEN") == []
+    assert {c["token"] for c in calls_in(double, "C0BETAGEN")} == {BETA.token}
+    assert any("without an installation" in e["event"] and e["team_id"] == "T0ACME" for e in logs)
+
+    # A revoked bot token of the org-wide install (event from one of its workspaces)
+    # removes the org's bot, not Beta's.
+    revoked = lifecycle(
+        GRID, "tokens_revoked", team_id="T0GRIDWS1", ts="7.4", tokens={"bot": ["W0GRIDBOT"]}
+    )
+    assert await send(service.url, revoked) == 200
+    [bot] = await wait_rows(service, "slack_bots", 1)
+    assert bot["team_id"] == "T0BETA"
+    # Uninstalled from the whole org: the org's installation goes too.
+    org_gone = lifecycle(GRID, "app_uninstalled", team_id="T0GRIDWS1", ts="7.5")
+    assert await send(service.url, org_gone) == 200
+    [left] = await wait_rows(service, "slack_installations", 1)
+    assert left["team_id"] == "T0BETA"
+
+
 async def test_single_workspace_mode_has_no_install_pages(
     demo_settings: Settings, double: SlackApiDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,6 +92,7 @@ from tests.support.threaded import ThreadedServer
 CHANNEL_KINDS = ("public", "private", "im", "mpim")
 _JSON_ARGS = ("blocks", "attachments", "metadata")
 _TS_BASE = 1_700_000_000
+_BODY_BYTES = web.RequestKey("body_bytes", int)
 
 
 def validate_failure(behaviour: str) -> str:
@@ -395,7 +396,7 @@ class SlackApiDouble(ThreadedServer):
         method = request.match_info["method"]
         args: dict[str, Any] = dict(request.query)
         raw = await request.read()
-        request["body_bytes"] = len(raw)
+        request[_BODY_BYTES] = len(raw)
         if raw:
             if request.content_type == "application/json":
                 try:
@@ -505,7 +506,7 @@ class SlackApiDouble(ThreadedServer):
             "http_method": request.method,
             "args": args,
             "query": dict(request.query),
-            "body_bytes": request.get("body_bytes", 0),
+            "body_bytes": request.get(_BODY_BYTES, 0),
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "status": status,
             "response": body,
