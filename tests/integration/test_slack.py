@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
 from bot.settings import Settings
 from bot.wiring import Services, build_services
+from tests.support.service import running
 from tests.support.slack_api import (
     SlackApiDouble,
     app_mention,
@@ -51,25 +48,6 @@ def double(slack_api: SlackApiDouble) -> SlackApiDouble:
     slack_api.add_channel(PUBLIC_CHANNEL, kind="public", members=[PRIYA, JORDAN])
     slack_api.add_channel(DM, kind="im", members=[PRIYA])
     return slack_api
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tuple[str, Services]]:
-    services = await build_services(settings)
-    runner = web.AppRunner(create_app(services))
-    await runner.setup()
-    port = _port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}", services
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

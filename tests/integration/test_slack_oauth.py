@@ -9,7 +9,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,19 +20,18 @@ from pathlib import Path
 import aiohttp
 import pytest
 import structlog
-from aiohttp import web
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, inspect, text
 
 from adapters.db.engine import create_engine, downgrade_sync, upgrade_sync
 from adapters.slack.oauth import manifest_bot_scopes
-from bot.app import create_app
 from bot.settings import Settings
 from bot.wiring import Services, build_services
 from core.acl import load_policy
 from core.directory import DirectoryEntry, PlatformIdentity
 from tests.conftest import DEMO
+from tests.support.service import running as serve
 from tests.support.slack_api import (
     BotInstallation,
     SlackApiDouble,
@@ -67,12 +65,6 @@ GRID = BotInstallation(
 STORE_TABLES = {"slack_installations", "slack_bots", "slack_oauth_states"}
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def double() -> Iterator[SlackApiDouble]:
     with SlackApiDouble(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as running:
@@ -93,15 +85,8 @@ class Service:
 
 @asynccontextmanager
 async def running(settings: Settings, double: SlackApiDouble) -> AsyncIterator[Service]:
-    services = await build_services(settings)
-    runner = web.AppRunner(create_app(services))
-    await runner.setup()
-    port = _port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Service(f"http://127.0.0.1:{port}", services, double)
-    finally:
-        await runner.cleanup()
+    async with serve(settings) as (url, services):
+        yield Service(url, services, double)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -374,7 +359,8 @@ async def test_a_bad_redirect_shows_an_error_page_and_stores_nothing(
 # -- events answered with the installation's token --------------------------------------------
 
 
-async def test_two_workspaces_are_each_answered_with_their_own_token(service: Service) -> None:
+async def install_acme_and_beta(service: Service) -> None:
+    """Two workspaces, each with a member and a public channel, both installed."""
     double = service.double
     double.add_user("U0ACMEANA", "ana@acme.example", team_id="T0ACME")
     double.add_user("U0BETABEN", "ben@beta.example", team_id="T0BETA")
@@ -382,6 +368,11 @@ async def test_two_workspaces_are_each_answered_with_their_own_token(service: Se
     double.add_channel("C0BETAGEN", kind="public", members=["U0BETABEN", "U0BETABOT"])
     await install(service, "code-acme", ACME)
     await install(service, "code-beta", BETA)
+
+
+async def test_two_workspaces_are_each_answered_with_their_own_token(service: Service) -> None:
+    double = service.double
+    await install_acme_and_beta(service)
     assert len(await service.rows("slack_installations")) == 2
 
     status_a = await send(
@@ -513,12 +504,7 @@ async def wait_rows(service: Service, table: str, count: int) -> list[dict]:
 
 async def test_uninstalling_forgets_only_that_installation(service: Service) -> None:
     double = service.double
-    double.add_user("U0ACMEANA", "ana@acme.example", team_id="T0ACME")
-    double.add_user("U0BETABEN", "ben@beta.example", team_id="T0BETA")
-    double.add_channel("C0ACMEGEN", kind="public", members=["U0ACMEANA", "U0ACMEBOT"])
-    double.add_channel("C0BETAGEN", kind="public", members=["U0BETABEN", "U0BETABOT"])
-    await install(service, "code-acme", ACME)
-    await install(service, "code-beta", BETA)
+    await install_acme_and_beta(service)
     await install(service, "code-grid", GRID)
 
     uninstalled = lifecycle(ACME, "app_uninstalled", team_id="T0ACME", ts="7.1")

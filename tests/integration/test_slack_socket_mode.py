@@ -15,7 +15,8 @@ import pytest
 
 from bot.settings import Settings
 from bot.wiring import Services
-from tests.integration.test_slack import JORDAN, PRIYA, PUBLIC_CHANNEL, running, settle
+from tests.integration.test_slack import JORDAN, PRIYA, PUBLIC_CHANNEL, settle
+from tests.support.service import running
 from tests.support.slack_api import app_mention, block_action, event_payload
 from tests.support.slack_socket import SlackSocketDouble
 
