@@ -553,8 +553,8 @@ async def _serve_async(settings: Settings, host: str, port: int, demo: bool) -> 
 
 async def _warm_up(services: Any) -> None:
     """Load the embedding model before the first question, then move everything built at
-    start-up (models, libraries) out of the garbage collector's view: a full collection
-    over those millions of objects would stall the event loop (and Slack acks) for ~300 ms."""
+    start-up (models, libraries: ~500k objects) out of the garbage collector's view: a full
+    collection over them would stall the event loop (and Slack acks) for ~300 ms."""
     import gc
 
     await asyncio.to_thread(services.embedder.embed, ["warm-up"])

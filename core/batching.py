@@ -1,33 +1,44 @@
-"""Micro-batching: many concurrent single-text embeddings become one batched call.
+"""Micro-batching: many concurrent single calls become one batched call in a worker thread.
 
-Encoding 16 short questions at once costs about a quarter of encoding them one by one on a
-CPU, and under load requests arrive together anyway. A call waits at most `max_wait_s` for
-company; an idle service pays no delay beyond that.
+Encoding 16 short questions at once costs far less than encoding them one by one, a vector
+query for 16 questions costs a fraction of 16 queries, and under load requests arrive
+together anyway. A call waits at most `max_wait_s` for company; an idle service pays no
+delay beyond that. One batch runs at a time; the next one fills meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from core.ports import Embedder
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-class BatchingEncoder:
+
+class MicroBatcher(Generic[T, R]):
+    """`run` takes a list of items and returns one result per item, in order (blocking)."""
+
     def __init__(
-        self, embedder: Embedder, *, max_batch: int = 32, max_wait_s: float = 0.002
+        self,
+        run: Callable[[list[T]], Sequence[R]],
+        *,
+        max_batch: int = 32,
+        max_wait_s: float = 0.002,
     ) -> None:
-        self._embedder = embedder
+        self._run_batch = run
         self._max_batch = max_batch
         self._max_wait = max_wait_s
-        self._pending: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._busy = asyncio.Lock()
 
-    async def encode(self, text: str) -> list[float]:
+    async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[float]] = loop.create_future()
-        self._pending.append((text, future))
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
         if len(self._pending) >= self._max_batch:
             self._flush()
         elif self._timer is None:
@@ -42,15 +53,31 @@ class BatchingEncoder:
         if batch:
             asyncio.get_running_loop().create_task(self._run(batch))
 
-    async def _run(self, batch: Sequence[tuple[str, asyncio.Future[list[float]]]]) -> None:
-        async with self._busy:  # one batch on the CPU at a time; the next one keeps filling
+    async def _run(self, batch: Sequence[tuple[T, asyncio.Future[R]]]) -> None:
+        async with self._busy:  # one batch in the worker at a time; the next one keeps filling
             try:
-                vectors = await asyncio.to_thread(self._embedder.embed, [t for t, _ in batch])
+                results = await asyncio.to_thread(self._run_batch, [item for item, _ in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"batch of {len(batch)} returned {len(results)} results")
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 return
-        for (_, future), vector in zip(batch, vectors, strict=True):
+        for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
-                future.set_result(vector)
+                future.set_result(result)
+
+
+class BatchingEncoder:
+    """Query embeddings through one micro-batcher over `embedder.embed`."""
+
+    def __init__(
+        self, embedder: Embedder, *, max_batch: int = 32, max_wait_s: float = 0.002
+    ) -> None:
+        self._batcher: MicroBatcher[str, list[float]] = MicroBatcher(
+            embedder.embed, max_batch=max_batch, max_wait_s=max_wait_s
+        )
+
+    async def encode(self, text: str) -> list[float]:
+        return await self._batcher.submit(text)

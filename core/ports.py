@@ -55,6 +55,10 @@ class VectorIndex(Protocol):
         self, vector: Sequence[float], n: int, acl_keys: Collection[str] | None = None
     ) -> list[VectorMatch]: ...
 
+    def query_many(self, vectors: Sequence[Sequence[float]], n: int) -> list[list[VectorMatch]]:
+        """The n nearest passages to each vector (unfiltered), in one round trip."""
+        ...
+
     def nearest_similarity(self, vectors: Sequence[Sequence[float]]) -> list[float | None]:
         """For each vector, the similarity of the closest indexed passage (None: empty)."""
         ...

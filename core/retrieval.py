@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.batching import BatchingEncoder
+from core.batching import BatchingEncoder, MicroBatcher
 from core.documents import StoredChunk
 from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
 from core.principals import Access
@@ -87,6 +87,9 @@ class Retriever:
         self._index = index
         self._catalog = catalog
         self._encoder = BatchingEncoder(embedder)
+        self._unfiltered: MicroBatcher[tuple[Sequence[float], int], list[VectorMatch]] = (
+            MicroBatcher(self._query_batch)
+        )
         self.config = config or RetrievalConfig()
         self._view: _PermissionView | None = None
         self._view_checked = 0.0
@@ -115,10 +118,20 @@ class Retriever:
             vector = await self._encoder.encode(query)
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
-        dense = await self.dense(vector, allowed, pool, view)
         lexical: list[tuple[str, float]] = []
-        if self.config.hybrid:
-            lexical = await self._catalog.lexical_search(query, allowed, pool)
+        if self.config.hybrid:  # the two rankings are independent: fetch them together
+            (matches, strategy), lexical = await asyncio.gather(
+                self._dense_matches(vector, allowed, pool, view),
+                self._catalog.lexical_search(query, allowed, pool),
+            )
+        else:
+            matches, strategy = await self._dense_matches(vector, allowed, pool, view)
+        # One catalog read for both rankings' candidates: it confirms the dense matches are
+        # current and brings the text of whichever candidates make the top k.
+        chunks = await self._catalog.chunks_for_passages(
+            list(dict.fromkeys([*(m.passage_id for m in matches), *(p for p, _ in lexical)]))
+        )
+        dense = DenseResult([m for m in matches if m.passage_id in chunks], chunks, strategy)
         hits = await self._fuse(vector, dense, lexical, allowed, k)
         return SearchResult(
             hits=hits,
@@ -141,24 +154,39 @@ class Retriever:
         view: _PermissionView | None = None,
     ) -> DenseResult:
         """The n nearest readable passages, confirmed current, and the strategy used."""
+        matches, strategy = await self._dense_matches(vector, allowed, n, view)
+        current = await self._catalog.chunks_for_passages([m.passage_id for m in matches])
+        return DenseResult([m for m in matches if m.passage_id in current], current, strategy)
+
+    async def _dense_matches(
+        self,
+        vector: Sequence[float],
+        allowed: frozenset[str],
+        n: int,
+        view: _PermissionView | None = None,
+    ) -> tuple[list[VectorMatch], str]:
+        """The n nearest readable passages (not yet confirmed current), and the strategy."""
         view = view or await self._permission_view()
         if not allowed:
-            return DenseResult([], {}, "nothing readable")
+            return [], "nothing readable"
         share = view.readable_share(allowed)
         fetch = (
             n if share >= 1.0 else math.ceil(n / max(share, 1e-9) * self.config.overfetch_margin)
         )
         if fetch <= self.config.max_overfetch:
-            matches = await asyncio.to_thread(self._index.query, vector, fetch)
+            # Unfiltered queries of concurrent requests share one index call.
+            matches = await self._unfiltered.submit((vector, fetch))
             readable = [m for m in matches if m.acl_key in allowed]
             if len(readable) >= n or len(matches) < fetch:
-                return await self._confirm(readable[:n], f"over-fetch {fetch}")
+                return readable[:n], f"over-fetch {fetch}"
         matches = await asyncio.to_thread(self._index.query, vector, n, allowed)
-        return await self._confirm([m for m in matches if m.acl_key in allowed], "filtered query")
+        return [m for m in matches if m.acl_key in allowed], "filtered query"
 
-    async def _confirm(self, matches: list[VectorMatch], strategy: str) -> DenseResult:
-        current = await self._catalog.chunks_for_passages([m.passage_id for m in matches])
-        return DenseResult([m for m in matches if m.passage_id in current], current, strategy)
+    def _query_batch(self, items: list[tuple[Sequence[float], int]]) -> list[list[VectorMatch]]:
+        """One unfiltered index query for many vectors. Each result for the largest n is a
+        ranking of the whole index, so its first n_i matches are the answer for n_i."""
+        results = self._index.query_many([vector for vector, _ in items], max(n for _, n in items))
+        return [matches[:n] for matches, (_, n) in zip(results, items, strict=True)]
 
     async def _fuse(
         self,
@@ -168,18 +196,19 @@ class Retriever:
         allowed: frozenset[str],
         k: int,
     ) -> list[SearchHit]:
-        """Reciprocal-rank fusion of the dense and keyword rankings."""
+        """Reciprocal-rank fusion of the dense and keyword rankings. `dense.chunks` holds the
+        current chunk of every candidate of both rankings; the others are gone."""
         rrf: dict[str, float] = {}
         dense_rank = {m.passage_id: rank for rank, m in enumerate(dense.matches, start=1)}
         lexical_rank = {pid: rank for rank, (pid, _) in enumerate(lexical, start=1)}
         for ranks in (dense_rank, lexical_rank):
             for pid, rank in ranks.items():
                 rrf[pid] = rrf.get(pid, 0.0) + 1.0 / (self.config.rrf_k + rank)
-        best = sorted(rrf, key=lambda pid: (-rrf[pid], pid))[:k]
-        chunks = dict(dense.chunks)
-        unseen = [pid for pid in best if pid not in chunks]
-        if unseen:
-            chunks.update(await self._catalog.chunks_for_passages(unseen))
+        chunks = dense.chunks
+        # Belt and braces: a hit must be current and readable, whichever ranking found it;
+        # filtered before the cut, so the top k stays full.
+        eligible = [pid for pid in rrf if pid in chunks and chunks[pid].acl_key in allowed]
+        best = sorted(eligible, key=lambda pid: (-rrf[pid], pid))[:k]
         similarity = {m.passage_id: m.similarity for m in dense.matches}
         missing = [pid for pid in best if pid not in similarity]
         if missing:
@@ -194,8 +223,6 @@ class Retriever:
                 lexical_rank=lexical_rank.get(pid),
             )
             for pid in best
-            # Belt and braces: a hit must be current and readable, whichever ranking found it.
-            if pid in chunks and chunks[pid].acl_key in allowed
         ]
 
     async def allows(self, access: Access, acl_key: str) -> bool:

@@ -5,19 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker
 from adapters.db.models import DirectoryMembership, DirectoryUser
 from adapters.db.models import PlatformIdentity as IdentityRow
+from adapters.db.reader import row_reader
 from core.directory import DirectoryEntry, PlatformIdentity, Resolved, unknown
 from core.principals import principals_for_user
+
+_GROUPS_OF_USER = (
+    select(DirectoryUser.email, DirectoryMembership.group_name)
+    .outerjoin(DirectoryMembership, DirectoryMembership.email == DirectoryUser.email)
+    .where(DirectoryUser.email == bindparam("email"))
+)
 
 
 class SqlDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
+        self._reads = row_reader(engine)
 
     async def import_entries(self, entries: Sequence[DirectoryEntry], replace: bool) -> dict:
         """Upsert every entry in one transaction; `replace` drops users missing from it."""
@@ -77,13 +85,8 @@ class SqlDirectory:
 
     async def resolve_email(self, email: str) -> Resolved:
         email = email.strip().lower()
-        stmt = (
-            select(DirectoryUser.email, DirectoryMembership.group_name)
-            .outerjoin(DirectoryMembership, DirectoryMembership.email == DirectoryUser.email)
-            .where(DirectoryUser.email == email)
-        )
-        async with self._sessions() as session:
-            rows = (await session.execute(stmt)).all()
+        # Every question starts here: a prebuilt Core statement, one thread hand-off.
+        rows = await self._reads.all(_GROUPS_OF_USER, {"email": email})
         if not rows:
             return unknown(email)
         groups = [group for _, group in rows if group is not None]

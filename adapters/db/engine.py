@@ -4,32 +4,44 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import URL, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 import migrations
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# Each aiosqlite connection is a thread: a pool that covers the usual concurrency keeps
+# them, where the default (5 + 10 overflow) opened and closed one per query under load,
+# each with its own thread and PRAGMAs.
+SQLITE_POOL: dict[str, Any] = {"pool_size": 16, "max_overflow": 48}
 
 
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-            cursor = dbapi_connection.cursor()
-            # WAL lets readers (serve) and a writer (ingest) work at the same time.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
+        pool = SQLITE_POOL if is_sqlite_file(url) else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def is_sqlite_file(url: str | URL) -> bool:
+    """A SQLite database in a file (not in memory: only one connection can see that)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (serve) and a writer (ingest) work at the same time.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -39,6 +39,7 @@ class BufferedTraceWriter:
         max_buffer: int = 100_000,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
+        linger_s: float = 0.25,
     ) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine)
@@ -48,6 +49,7 @@ class BufferedTraceWriter:
         self._max_buffer = max_buffer
         self._retry_initial = retry_initial_s
         self._retry_max = retry_max_s
+        self._linger = linger_s
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # the background task and flush() never write at once
         self._task: asyncio.Task[None] | None = None
@@ -112,6 +114,10 @@ class BufferedTraceWriter:
         delay = self._retry_initial
         while True:
             await self._wake.wait()
+            if len(self._buffer) < self._batch:
+                # Under load, the traces of answers finishing together share one transaction
+                # instead of a commit each; `get` reads the buffer meanwhile.
+                await asyncio.sleep(self._linger)
             self._wake.clear()
             while self._buffer:
                 if await self._write_batch():

@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
+
 from core.documents import acl_key_of
 from core.ports import IndexMismatchError, VectorMatch
 
@@ -104,15 +106,28 @@ class ChromaVectorIndex:
             if not acl_keys:
                 return []
             where = {"acl_key": {"$in": sorted(acl_keys)}}
+        return self._query([vector], n, where)[0]
+
+    def query_many(self, vectors: Sequence[Sequence[float]], n: int) -> list[list[VectorMatch]]:
+        if not vectors:
+            return []
+        return self._query(vectors, n, None)
+
+    def _query(
+        self, vectors: Sequence[Sequence[float]], n: int, where: dict | None
+    ) -> list[list[VectorMatch]]:
         result = self._collection.query(
-            query_embeddings=[list(vector)],
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
             n_results=max(1, n),
             where=where,
             include=["distances"],  # the ACL key is part of the id: no metadata to fetch
         )
         return [
-            VectorMatch(passage_id=i, acl_key=acl_key_of(i), similarity=1.0 - float(d))
-            for i, d in zip(result["ids"][0], result["distances"][0], strict=True)
+            [
+                VectorMatch(passage_id=i, acl_key=acl_key_of(i), similarity=1.0 - float(d))
+                for i, d in zip(ids, distances, strict=True)
+            ]
+            for ids, distances in zip(result["ids"], result["distances"] or [], strict=True)
         ]
 
     def nearest_similarity(self, vectors: Sequence[Sequence[float]]) -> list[float | None]:

@@ -335,6 +335,9 @@ class AnswerService:
         if answer.mode != Mode.ANSWER or codes & _NOT_CACHED or not answer.citations:
             trace.set(cache_store="skipped: degraded, limited or uncited answer")
             return
+        if not self._cache.config.enabled:  # store() would drop it: spare the version lookup
+            trace.set(cache_store=None)
+            return
         try:
             versions = await self._versions(sorted({h.chunk.document_id for h in context}))
             entry_id = await self._cache.store(
