@@ -39,8 +39,10 @@ from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStor
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import manifest
+
 log = structlog.get_logger()
-MANIFEST = Path(__file__).resolve().parents[2] / "manifest" / "slack.yaml"
+MANIFEST = Path(manifest.__file__).resolve().parent / "slack.yaml"  # package data
 
 
 class ManifestError(ValueError):
