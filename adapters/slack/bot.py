@@ -246,7 +246,9 @@ class SlackBot:
             value = 1 if action_id == ACTION_FEEDBACK_UP else -1
             thread = f"{posted.channel_id}:{posted.thread_ts}"
             downs = await self._store.record_feedback(request_id, user_id, value, thread)
-            if value < 0 and downs >= 2:
+            # Offered once per thread, whichever replica sees the second 👎 (two votes
+            # handled at the same moment must not both post the offer).
+            if value < 0 and downs >= 2 and await self._store.claim_event(f"offer:{thread}"):
                 await self._post(
                     client,
                     posted.channel_id,

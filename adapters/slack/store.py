@@ -28,7 +28,8 @@ class SlackStore:
         self._sessions = sessionmaker(engine)
 
     async def claim_event(self, event_id: str) -> bool:
-        """True the first time an event id is seen, on any replica; False for a retry."""
+        """True the first time an event id (or another one-off key, e.g. the offer of a
+        human in a thread) is seen, on any replica; False for a retry."""
         try:
             async with self._sessions() as session, session.begin():
                 session.add(SlackEvent(event_id=event_id, received_at=datetime.now(UTC)))

@@ -303,10 +303,27 @@ async def test_feedback_human_handoff_and_follow_ups(
         await send(url, down)
     await settle(double, "chat.postMessage", 2)  # the offer of a human after two 👎
     assert "person" in double.calls_to("chat.postMessage")[1]["args"]["text"]
+    third = block_action(
+        "answerdesk_feedback_down",
+        request_id,
+        user=STRANGER,
+        channel=PUBLIC_CHANNEL,
+        message_ts="x",
+        thread_ts=thread,
+    )
+    await send(url, third)
     from adapters.slack.store import SlackStore
 
-    votes = await SlackStore(services.engine).feedback_for(request_id)
-    assert sorted(v["value"] for v in votes) == [-1, -1, 1]
+    store = SlackStore(services.engine)
+    deadline = time.monotonic() + 30
+    while len(await store.feedback_for(request_id)) < 4:
+        assert time.monotonic() < deadline, "the third 👎 was not stored"
+        await asyncio.sleep(0.05)
+    votes = await store.feedback_for(request_id)
+    assert sorted(v["value"] for v in votes) == [-1, -1, -1, 1]
+    await asyncio.sleep(0.5)
+    offers = [c for c in double.calls_to("chat.postMessage") if "person" in c["args"]["text"]]
+    assert len(offers) == 1  # once per thread, however many 👎 arrive together or later
     human = block_action(
         "answerdesk_talk_to_human",
         request_id,
