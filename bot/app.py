@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
@@ -14,9 +15,12 @@ from bot.wiring import Services, SlackParts, build_slack
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
 
+if TYPE_CHECKING:
+    from adapters.slack.socket_mode import SocketModeTransport
+
 SERVICES = web.AppKey("services", Services)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
-SLACK_SOCKET = web.AppKey("slack_socket", object)
+SLACK_SOCKET: web.AppKey[SocketModeTransport] = web.AppKey("slack_socket")
 log = structlog.get_logger()
 
 

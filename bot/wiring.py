@@ -17,6 +17,7 @@ from adapters.db.catalog import SqlCatalog
 from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
 from adapters.db.memory import SqlConversationMemory
+from adapters.db.reader import close_reader
 from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
@@ -59,6 +60,7 @@ class Services:
 
     async def close(self) -> None:
         await self.traces.close()
+        close_reader(self.engine)
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager

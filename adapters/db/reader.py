@@ -39,6 +39,11 @@ class RowReader:
                 return (await conn.execute(statement, params)).all()
         return await asyncio.to_thread(self._all_sync, self._sync, statement, params)
 
+    def dispose(self) -> None:
+        """Close the SQLite file connections (the engine's own pool is disposed with it)."""
+        if self._sync is not None:
+            self._sync.dispose()
+
     async def scalar(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
         rows = await self.all(statement, params)
         return rows[0][0] if rows else None
@@ -60,6 +65,13 @@ def row_reader(engine: AsyncEngine) -> RowReader:
     if reader is None:
         reader = _READERS[engine] = RowReader(engine)
     return reader
+
+
+def close_reader(engine: AsyncEngine) -> None:
+    """Close the engine's reader, if it has one (call before disposing the engine)."""
+    reader = _READERS.pop(engine, None)
+    if reader is not None:
+        reader.dispose()
 
 
 def _sync_sqlite(engine: AsyncEngine) -> Engine | None:

@@ -107,22 +107,12 @@ def bolt_app(
 
         @app.event("app_uninstalled")
         async def on_uninstalled(context: Any) -> None:
-            await installations.forget(
-                context.enterprise_id,
-                context.team_id,
-                org_wide=bool(context.is_enterprise_install),
-                bot_only=False,
-            )
+            await installations.forget(context, bot_only=False)
 
         @app.event("tokens_revoked")
         async def on_tokens_revoked(event: dict, context: Any) -> None:
             if (event.get("tokens") or {}).get("bot"):  # user tokens: this bot has none
-                await installations.forget(
-                    context.enterprise_id,
-                    context.team_id,
-                    org_wide=bool(context.is_enterprise_install),
-                    bot_only=True,
-                )
+                await installations.forget(context, bot_only=True)
 
     @app.event(re.compile(".*"))
     async def ignore_other_events() -> None:

@@ -107,21 +107,23 @@ class Installations:
     authorize: InstallationAuthorize
     store: AsyncSQLAlchemyInstallationStore
 
-    async def forget(
-        self, enterprise_id: str | None, team_id: str | None, *, org_wide: bool, bot_only: bool
-    ) -> None:
-        """Delete a workspace's (or, org-wide, the org's) installation when Slack says the app
-        was uninstalled (everything) or its bot token revoked (the bot); its events are then
-        dropped like those of any workspace without an installation."""
-        team = None if org_wide else team_id  # an org-wide installation has no team
+    async def forget(self, context: AsyncBoltContext, *, bot_only: bool) -> None:
+        """Delete the installation an `app_uninstalled` (everything) or `tokens_revoked`
+        (the bot) event is about: the workspace's, or for an org-wide install the org's.
+        Its events are then dropped like those of any workspace without an installation."""
+        org_wide = bool(context.is_enterprise_install)
+        where = {
+            "enterprise_id": context.enterprise_id,
+            "team_id": None if org_wide else context.team_id,  # an org install has no team
+        }
         if bot_only:
-            await self.store.async_delete_bot(enterprise_id=enterprise_id, team_id=team)
+            await self.store.async_delete_bot(**where)
         else:
-            await self.store.async_delete_all(enterprise_id=enterprise_id, team_id=team)
+            await self.store.async_delete_all(**where)
         log.info(
-            "slack installation removed" if not bot_only else "slack bot token revoked",
-            team_id=team_id,
-            enterprise_id=enterprise_id,
+            "slack bot token revoked" if bot_only else "slack installation removed",
+            team_id=context.team_id,
+            enterprise_id=context.enterprise_id,
             org_wide=org_wide,
         )
 

@@ -282,36 +282,24 @@ async def test_feedback_human_handoff_and_follow_ups(
     await send(url, event_payload(event, event_id="Ev-6"))
     await settle(double)
     request_id = _request_id(double.calls_to("chat.update")[0]["args"]["blocks"])
-    up = block_action(
-        "answerdesk_feedback_up",
-        request_id,
-        user=CEO,
-        channel=PUBLIC_CHANNEL,
-        message_ts="x",
-        thread_ts=thread,
-    )
-    await send(url, up)
-    for user in (JORDAN, PRIYA):
-        down = block_action(
-            "answerdesk_feedback_down",
+
+    async def click(action_id: str, user: str) -> None:
+        body = block_action(
+            action_id,
             request_id,
             user=user,
             channel=PUBLIC_CHANNEL,
             message_ts="x",
             thread_ts=thread,
         )
-        await send(url, down)
+        await send(url, body)
+
+    await click("answerdesk_feedback_up", CEO)
+    for user in (JORDAN, PRIYA):
+        await click("answerdesk_feedback_down", user)
     await settle(double, "chat.postMessage", 2)  # the offer of a human after two 👎
     assert "person" in double.calls_to("chat.postMessage")[1]["args"]["text"]
-    third = block_action(
-        "answerdesk_feedback_down",
-        request_id,
-        user=STRANGER,
-        channel=PUBLIC_CHANNEL,
-        message_ts="x",
-        thread_ts=thread,
-    )
-    await send(url, third)
+    await click("answerdesk_feedback_down", STRANGER)
     from adapters.slack.store import SlackStore
 
     store = SlackStore(services.engine)
@@ -324,15 +312,7 @@ async def test_feedback_human_handoff_and_follow_ups(
     await asyncio.sleep(0.5)
     offers = [c for c in double.calls_to("chat.postMessage") if "person" in c["args"]["text"]]
     assert len(offers) == 1  # once per thread, however many 👎 arrive together or later
-    human = block_action(
-        "answerdesk_talk_to_human",
-        request_id,
-        user=JORDAN,
-        channel=PUBLIC_CHANNEL,
-        message_ts="x",
-        thread_ts=thread,
-    )
-    await send(url, human)
+    await click("answerdesk_talk_to_human", JORDAN)
     await settle(double, "chat.postMessage", 3)
     tickets = await services.tickets.list()
     assert tickets[0]["request_id"] == request_id
