@@ -103,8 +103,11 @@ def running_service(data_dir: Path) -> dict[str, Any] | None:
     return info
 
 
-def admin_token() -> str:
-    return os.environ.get("ANSWERDESK_ADMIN_TOKEN") or secrets.token_urlsafe(32)
+def admin_token(settings: Settings) -> str:
+    """The configured admin token (ANSWERDESK_ADMIN_TOKEN), else a fresh one per start."""
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    return secrets.token_urlsafe(32)
 
 
 @contextlib.asynccontextmanager

@@ -1,35 +1,94 @@
 """Settings: one YAML file (`ANSWERDESK_CONFIG`) plus `ANSWERDESK_*` environment overrides.
 
-Nested keys use `__` (`ANSWERDESK_RETRIEVAL__TOP_K=8`). Secrets never live in the file: a
-setting that needs one names the environment variable that holds it (`api_key_env`).
+Nested keys use `__` (`ANSWERDESK_RETRIEVAL__TOP_K=8`). Secrets never live in the file. The
+schema says which fields are secrets (`SecretStr` with a `FromEnv` or `SecretNamedBy`
+marker): only those keys are refused in the file, each refusal naming the environment
+variable to use, and their values are read from the environment and masked wherever
+settings are shown.
 """
 
 from __future__ import annotations
 
 import os
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "ANSWERDESK_CONFIG"
-_SECRET_WORDS = ("password", "secret", "token", "api_key")
 
 
 class ConfigError(ValueError):
-    """Configuration that cannot be used; the message is one line naming the key."""
+    """Configuration that cannot be used. The message is one line naming the key (the
+    first problem); `problems` holds one line per problem found."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+@dataclass(frozen=True, slots=True)
+class FromEnv:
+    """Schema marker: the field's value comes from this environment variable. A `secret`
+    field may not be written in the file."""
+
+    variable: str
+    secret: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SecretNamedBy:
+    """Schema marker: a secret read from the environment variable that the sibling field
+    `field` names (`api_key_env: OPENAI_API_KEY`); never written in the file."""
+
+    field: str
+    example: str
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _read_environment(self) -> _Section:
+        for name, info in type(self).model_fields.items():
+            if getattr(self, name) is not None:
+                continue
+            for marker in info.metadata:
+                value = None
+                if isinstance(marker, FromEnv):
+                    value = os.environ.get(marker.variable) or None
+                    if value is not None and marker.secret:
+                        value = SecretStr(value)
+                elif isinstance(marker, SecretNamedBy):
+                    variable = getattr(self, marker.field)
+                    found = os.environ.get(variable) if variable else None
+                    value = SecretStr(found) if found else None
+                if value is not None:
+                    object.__setattr__(self, name, value)
+        return self
+
+
+Secret = SecretStr | None
 
 
 class EmbeddingSettings(_Section):
     model: str | None = None  # a litellm embedding model; None → local MiniLM
     api_base: str | None = None
     api_key_env: str | None = None
+    api_key: Annotated[Secret, SecretNamedBy("api_key_env", "OPENAI_API_KEY")] = None
     dimension: int | None = Field(default=None, gt=0)
     batch_size: int = Field(default=64, gt=0, le=2048)
 
@@ -53,6 +112,7 @@ class TierSettings(_Section):
     model: str = Field(min_length=1)  # any litellm model string
     api_base: str | None = None
     api_key_env: str | None = None
+    api_key: Annotated[Secret, SecretNamedBy("api_key_env", "OPENAI_API_KEY")] = None
     timeout_s: float = Field(default=8.0, gt=0, le=300)
     max_output_tokens: int = Field(default=500, gt=0, le=32000)
     input_cost_per_token: float | None = Field(default=None, ge=0)
@@ -71,8 +131,8 @@ class BreakerSettings(_Section):
 class ModelsSettings(_Section):
     tiers: list[TierSettings] = Field(default_factory=list)  # cheapest first
     deadline_s: float = Field(default=20.0, gt=0, le=600)
-    budget: BudgetSettings = BudgetSettings()
-    breaker: BreakerSettings = BreakerSettings()
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ModelsSettings:
@@ -139,7 +199,14 @@ class TracingSettings(_Section):
 
 class SlackSettings(_Section):
     """Credentials come only from the environment: SLACK_SIGNING_SECRET with SLACK_BOT_TOKEN
-    (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace OAuth)."""
+    (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace OAuth);
+    SLACK_APP_TOKEN for Socket Mode."""
+
+    signing_secret: Annotated[Secret, FromEnv("SLACK_SIGNING_SECRET")] = None
+    bot_token: Annotated[Secret, FromEnv("SLACK_BOT_TOKEN")] = None
+    client_id: Annotated[str | None, FromEnv("SLACK_CLIENT_ID", secret=False)] = None
+    client_secret: Annotated[Secret, FromEnv("SLACK_CLIENT_SECRET")] = None
+    app_token: Annotated[Secret, FromEnv("SLACK_APP_TOKEN")] = None
 
     api_base_url: str = "https://slack.com/api/"  # every Web API client uses it
     # Multi-workspace OAuth: where /slack/install sends the installer's browser, and the
@@ -185,19 +252,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CHROMA_URL", "ANSWERDESK_CHROMA_URL", "chroma_url"),
     )
     chroma_collection: str = "answerdesk_chunks"
-    embeddings: EmbeddingSettings = EmbeddingSettings()
-    ingest: IngestSettings = IngestSettings()
-    retrieval: RetrievalSettings = RetrievalSettings()
-    models: ModelsSettings = ModelsSettings()
-    policy: PolicySettings = PolicySettings()
-    cache: CacheSettings = CacheSettings()
-    gate: GateSettings = GateSettings()
-    memory: MemorySettings = MemorySettings()
-    tickets: TicketSettings = TicketSettings()
-    slack: SlackSettings = SlackSettings()
-    tracing: TracingSettings = TracingSettings()
-    logging: LoggingSettings = LoggingSettings()
-    server: ServerSettings = ServerSettings()
+    # Authenticates `POST /admin/run` (CLI hand-off); generated per start when unset.
+    admin_token: Annotated[Secret, FromEnv("ANSWERDESK_ADMIN_TOKEN")] = None
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    tickets: TicketSettings = Field(default_factory=TicketSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
@@ -206,6 +275,11 @@ class Settings(BaseSettings):
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ValueError("chroma_url must start with http:// or https://")
         return self
+
+    @field_serializer("database_url", "chroma_url")
+    def _mask_password(self, url: str | None) -> str | None:
+        """A URL's password is a secret: shown masked like the others."""
+        return _mask_url_password(url) if url else url
 
     @property
     def db_url(self) -> str:
@@ -243,7 +317,7 @@ class _YamlSource(PydanticBaseSettingsSource):
         if not path:
             return {}
         data = _read_yaml(Path(path))
-        _reject_secrets(data, prefix="")
+        _refuse_secrets(data, Settings, prefix="")
         return data
 
 
@@ -262,20 +336,70 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _reject_secrets(data: Any, prefix: str) -> None:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            name = f"{prefix}{key}"
-            lowered = str(key).lower()
-            if any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith("_env"):
+def _refuse_secrets(data: Any, model: type[BaseModel], prefix: str) -> None:
+    """Refuse the fields the schema declares secret; say which variable to use instead.
+    Other unknown keys are left to validation (reported as not permitted)."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        info = model.model_fields.get(str(key))
+        if info is None:
+            continue
+        name = f"{prefix}{key}"
+        for marker in info.metadata:
+            if isinstance(marker, FromEnv) and marker.secret:
                 raise ConfigError(
                     f"{name}: secrets are read only from the environment; "
-                    f"name the variable instead (for example {key}_env)"
+                    f"set {marker.variable} instead"
                 )
-            _reject_secrets(value, prefix=f"{name}.")
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            _reject_secrets(item, prefix=f"{prefix}{index}.")
+            if isinstance(marker, SecretNamedBy):
+                raise ConfigError(
+                    f"{name}: secrets are read only from the environment; name the variable "
+                    f"that holds it instead ({prefix}{marker.field}: {marker.example})"
+                )
+        section, many = _section_of(info.annotation)
+        if section is None:
+            continue
+        if many and isinstance(value, list):
+            for index, item in enumerate(value):
+                _refuse_secrets(item, section, prefix=f"{name}.{index}.")
+        elif not many:
+            _refuse_secrets(value, section, prefix=f"{name}.")
+
+
+def _section_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the settings section a field holds, whether it is a list of them)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item, True
+    return None, False
+
+
+def secret_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """Every secret the schema declares, as (key, where its value comes from)."""
+    out = []
+    for key, info in model.model_fields.items():
+        for marker in info.metadata:
+            if isinstance(marker, FromEnv) and marker.secret:
+                out.append((f"{prefix}{key}", marker.variable))
+            elif isinstance(marker, SecretNamedBy):
+                out.append((f"{prefix}{key}", f"the variable named by {marker.field}"))
+        section, many = _section_of(info.annotation)
+        if section is not None:
+            out.extend(secret_fields(section, f"{prefix}{key}.{'N.' if many else ''}"))
+    return out
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:**********@{host}"
 
 
 def _async_driver(url: str) -> str:
@@ -290,10 +414,12 @@ def _async_driver(url: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load and validate settings; any problem becomes one ConfigError line."""
+    """Load and validate settings; problems become a ConfigError (one line each)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "config"
-        raise ConfigError(f"invalid configuration: {key}: {error['msg']}") from None
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            key = ".".join(str(part) for part in error["loc"]) or "config"
+            problems.append(f"invalid configuration: {key}: {error['msg']}")
+        raise ConfigError(problems[0], problems) from None

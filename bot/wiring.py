@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,7 +24,7 @@ from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError, Settings, SlackSettings
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
@@ -96,7 +97,7 @@ def build_embedder(settings: Settings) -> Embedder:
         cfg.model,
         dimension=cfg.dimension,
         api_base=cfg.api_base,
-        api_key_env=cfg.api_key_env,
+        api_key=_reveal(cfg.api_key),
         batch_size=cfg.batch_size,
     )
 
@@ -187,8 +188,15 @@ async def build_services(
 
 def answer_config(settings: Settings) -> AnswerConfig:
     m = settings.models
-    tiers = tuple(TierSpec(**tier.model_dump()) for tier in m.tiers)
-    routing = settings.models.model_dump_json() + settings.retrieval.model_dump_json()
+    tiers = tuple(
+        TierSpec(**tier.model_dump(exclude={"api_key"}), api_key=_reveal(tier.api_key))
+        for tier in m.tiers
+    )
+    # Secrets are not part of a release: rotating a key changes no answer.
+    routing = (
+        m.model_dump_json(exclude={"tiers": {"__all__": {"api_key"}}})
+        + settings.retrieval.model_dump_json()
+    )
     p = settings.policy
     topics = tuple(
         TopicRule(t.name, tuple(compile_pattern(x) for x in t.patterns), t.action, t.message)
@@ -216,6 +224,10 @@ def answer_config(settings: Settings) -> AnswerConfig:
     )
 
 
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
 def _model_client(settings: Settings):  # type: ignore[no-untyped-def]
     if not settings.models.tiers:
         from core.answering.model import NoModelClient
@@ -224,6 +236,18 @@ def _model_client(settings: Settings):  # type: ignore[no-untyped-def]
     from adapters.llm.litellm_client import LiteLLMClient  # imports litellm: only when needed
 
     return LiteLLMClient()
+
+
+def slack_environment(cfg: SlackSettings) -> dict[str, str]:
+    """The Slack credentials the settings read, under their environment variables' names."""
+    values = {
+        "SLACK_SIGNING_SECRET": _reveal(cfg.signing_secret),
+        "SLACK_BOT_TOKEN": _reveal(cfg.bot_token),
+        "SLACK_CLIENT_ID": cfg.client_id,
+        "SLACK_CLIENT_SECRET": _reveal(cfg.client_secret),
+        "SLACK_APP_TOKEN": _reveal(cfg.app_token),
+    }
+    return {name: value for name, value in values.items() if value}
 
 
 @dataclass
@@ -244,12 +268,10 @@ def build_slack(services: Services) -> SlackParts:
     workspace and Enterprise Grid org that installs the app (OAuth, installations in the
     database). Events come over HTTP (SLACK_SIGNING_SECRET) or, with `slack.socket_mode`,
     over a WebSocket (SLACK_APP_TOKEN)."""
-    import os
-
     from adapters.slack.credentials import slack_credentials
 
     cfg = services.settings.slack
-    credentials = slack_credentials(os.environ, socket_mode=cfg.socket_mode)
+    credentials = slack_credentials(slack_environment(cfg), socket_mode=cfg.socket_mode)
     if isinstance(credentials, str):
         return SlackParts(events_reason=credentials, install_reason=credentials)
     from adapters.slack.app import SlackEndpoint, bolt_app, web_client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 
@@ -14,13 +13,13 @@ class LiteLLMEmbedder:
         *,
         dimension: int,
         api_base: str | None = None,
-        api_key_env: str | None = None,
+        api_key: str | None = None,
         batch_size: int = 64,
     ) -> None:
         self._model = model
         self._dimension = dimension
         self._api_base = api_base
-        self._api_key_env = api_key_env
+        self._api_key = api_key
         self._batch_size = batch_size
 
     @property
@@ -33,14 +32,13 @@ class LiteLLMEmbedder:
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         litellm = _litellm()
-        api_key = os.environ.get(self._api_key_env) if self._api_key_env else None
         out: list[list[float]] = []
         for start in range(0, len(texts), self._batch_size):
             response = litellm.embedding(
                 model=self._model,
                 input=list(texts[start : start + self._batch_size]),
                 api_base=self._api_base,
-                api_key=api_key,
+                api_key=self._api_key,
             )
             for item in sorted(response.data, key=lambda d: d["index"]):
                 out.append(_unit(item["embedding"]))

@@ -34,6 +34,15 @@ def _model_dir() -> Path:
     return Path(get_model_path())
 
 
+def packaged_model() -> Path | None:
+    """Where the packaged weights are, or None when the package is missing (nothing loaded)."""
+    try:
+        path = _model_dir()
+    except Exception:
+        return None
+    return path if (path / "config.json").exists() else None
+
+
 @cache
 def _load_model():  # type: ignore[no-untyped-def]
     """The sentence-transformers model on torch (the fallback, and the reference in tests)."""

@@ -25,7 +25,7 @@ class LiteLLMClient:
         self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
     ) -> ModelReply:
         started = time.perf_counter()
-        api_key = os.environ.get(tier.api_key_env) if tier.api_key_env else None
+        api_key = tier.api_key
         try:
             return await self._call(tier, messages, timeout_s, api_key, started)
         except ModelError as exc:

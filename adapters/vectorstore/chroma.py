@@ -140,3 +140,19 @@ class ChromaVectorIndex:
 
     def count(self) -> int:
         return self._collection.count()
+
+
+def server_reachable(url: str, timeout_s: float = 5.0) -> str | None:
+    """None when the Chroma server at `url` answers its heartbeat, else the reason."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(
+            f"{url.rstrip('/')}/api/v2/heartbeat", timeout=timeout_s
+        ) as response:
+            return None if response.status == 200 else f"heartbeat answered {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"heartbeat answered {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"unreachable ({type(exc).__name__})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -13,6 +13,7 @@ class TierSpec:
     model: str  # any litellm model string
     api_base: str | None = None
     api_key_env: str | None = None  # the environment variable holding the key
+    api_key: str | None = field(default=None, repr=False)  # read from that variable
     timeout_s: float = 8.0
     max_output_tokens: int = 500
     input_cost_per_token: float | None = None  # overrides the provider price map

@@ -14,25 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DEMO
-
-
-def run(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ANSWERDESK_DATA_DIR": str(tmp_path / "var"), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def assert_usage_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    for needle in needles:
-        assert needle in lines[0]
+from tests.support.cli import assert_usage_error, run
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:

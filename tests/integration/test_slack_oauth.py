@@ -564,8 +564,9 @@ async def test_both_setups_at_once_is_refused_with_a_reason(
     monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    settings = Settings(data_dir=demo_settings.data_dir)  # reads the environment, as serve does
     with SlackApiDouble() as double:
-        async with running(demo_settings, double) as svc, aiohttp.ClientSession() as session:
+        async with running(settings, double) as svc, aiohttp.ClientSession() as session:
             async with session.post(f"{svc.url}/slack/events", data=b"{}") as response:
                 assert response.status == 503
                 error = (await response.json())["error"]
