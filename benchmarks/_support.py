@@ -3,6 +3,7 @@ server double in its own process (so it takes no CPU or GIL from what is measure
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -29,6 +31,18 @@ print(server.url, flush=True)
 while True:
     time.sleep(3600)
 """
+
+
+def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argparse.Namespace:
+    """Parse the command line. `--smoke` replaces the sizes with tiny ones (`smoke`): the
+    script runs end to end in seconds, which `make test` checks so benchmarks cannot rot;
+    its figures mean nothing."""
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: only checks it runs")
+    args = parser.parse_args()
+    if args.smoke:
+        for key, value in smoke.items():
+            setattr(args, key, value)
+    return args
 
 
 def pct(values: list[float], q: int) -> float:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import DEMO, model_server, pct
+from _support import DEMO, model_server, parse_args, pct
 
 from bot.logging import configure_logging
 from bot.settings import LoggingSettings, Settings
@@ -156,7 +156,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600)
     parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, {"events": 40})
     configure_logging(LoggingSettings(level="WARNING"))
     os.environ["BENCH_MODEL_KEY"] = "local"
     with model_server() as url:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import DEMO, model_server, pct
+from _support import DEMO, model_server, parse_args, pct
 
 from bot.logging import configure_logging
 from bot.settings import LoggingSettings, Settings
@@ -78,7 +78,7 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=128)
     parser.add_argument("--delay-ms", type=int, default=500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    args = parser.parse_args()
+    args = parse_args(parser, {"requests": 4, "delay_ms": 50, "concurrency": [1, 2]})
     configure_logging(LoggingSettings(level="WARNING"))
     with model_server(f"delay:{args.delay_ms}") as url:
         await _bench(args, url)

@@ -27,7 +27,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import ROOT, model_server, pct
+from _support import ROOT, model_server, parse_args, pct
 
 from tests.support.slack_api import app_mention, event_payload, signed_headers
 
@@ -113,7 +113,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--drain", type=int, default=900, help="max seconds to wait for answers")
     parser.add_argument("--service-log", type=Path, help="write the service's output here")
-    args = parser.parse_args()
+    args = parse_args(parser, {"rates": [5], "seconds": 2, "drain": 120})
     double = subprocess.Popen(
         [sys.executable, "-c", DOUBLE_SCRIPT, str(CHANNELS)],
         cwd=ROOT,
