@@ -24,7 +24,8 @@ TABLES = {
     "conversation_turns",
     "slack_events",
     "slack_users",
-    "slack_requests",
+    "posted_answers",
+    "conversation_claims",
     "feedback",
 }
 
