@@ -374,8 +374,10 @@ def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
         installs = AsyncSQLAlchemyInstallationStore(
             client_id=credentials.client_id or "", engine=engine, logger=logger
         )
+    # Retried once: an operator waits on `say`, and deliveries that must not be lost are
+    # retried by whoever asked (one poster per process, so one pace per channel here).
     return SlackSurfaces(
-        SlackPoster(cfg.post_interval_s),
+        SlackPoster(cfg.post_interval_s, attempts=2),
         cfg.api_base_url,
         logger,
         bot_token=credentials.bot_token,
