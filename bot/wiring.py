@@ -363,17 +363,14 @@ def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
     credentials = posting_credentials(slack_environment(cfg))
     if isinstance(credentials, str):
         return UnconfiguredPlatform(credentials)
-    from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
-
     from adapters.slack.logs import slack_library_logger
+    from adapters.slack.oauth import installation_store
     from adapters.slack.surface import SlackPoster, SlackSurfaces
 
     logger = slack_library_logger(credentials.secrets)
     installs = None
     if credentials.multi_workspace:
-        installs = AsyncSQLAlchemyInstallationStore(
-            client_id=credentials.client_id or "", engine=engine, logger=logger
-        )
+        installs = installation_store(credentials.client_id or "", engine, logger)
     # Retried once: an operator waits on `say`, and deliveries that must not be lost are
     # retried by whoever asked (one poster per process, so one pace per channel here).
     return SlackSurfaces(

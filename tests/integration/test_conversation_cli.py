@@ -1,10 +1,12 @@
-"""`answerdesk say REQUEST_ID "text"` as an operator runs it: the CLI in a subprocess, posting
-through the Slack Web API double into the thread the request came from."""
+"""The conversation layer from the command line, as an operator runs it (the CLI in a
+subprocess): `say REQUEST_ID "text"` posting through the Slack Web API double into the
+thread the request came from, and votes from the neutral table in `trace show`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,12 +17,17 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from adapters.db.conversations import SqlConversationStore
 from adapters.db.engine import create_engine, upgrade
 from bot.settings import Settings
-from bot.wiring import Services
 from core.conversation.types import ConversationRef, PostedAnswer
-from tests.integration.test_slack import JORDAN, PUBLIC_CHANNEL, SECRET, send, settle
+from tests.integration.test_slack import JORDAN, PRIYA, PUBLIC_CHANNEL, SECRET, send, settle
 from tests.support.cli import assert_usage_error, run
 from tests.support.service import running
-from tests.support.slack_api import BotInstallation, SlackApiDouble, app_mention, event_payload
+from tests.support.slack_api import (
+    BotInstallation,
+    SlackApiDouble,
+    app_mention,
+    block_action,
+    event_payload,
+)
 
 THREAD = "1700000010.000100"
 
@@ -56,15 +63,15 @@ async def say(tmp_path: Path, config: Path, *args: str, **env: str):  # type: ig
 @pytest.fixture
 async def answered(
     demo_settings: Settings, double: SlackApiDouble, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Services, str]]:
-    """A question answered in a thread by the running service; yields its request id."""
+) -> AsyncIterator[tuple[str, str]]:
+    """A question answered in a thread by the running service: (its URL, the request id)."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
     settings = Settings(
         data_dir=demo_settings.data_dir,
         slack={"api_base_url": double.url, "post_interval_s": 0.01},
     )
-    async with running(settings) as (url, services):
+    async with running(settings) as (url, _):
         event = app_mention(
             "<@UBOT> How long does a guest Wi-Fi pass last?",
             user=JORDAN,
@@ -77,11 +84,11 @@ async def answered(
         request_id = next(
             e["value"] for b in blocks for e in b.get("elements", []) if e.get("type") == "button"
         )
-        yield services, request_id
+        yield url, request_id
 
 
 async def test_say_posts_into_the_thread_of_the_request(
-    answered: tuple[Services, str],
+    answered: tuple[str, str],
     demo_settings: Settings,
     double: SlackApiDouble,
     tmp_path: Path,
@@ -122,7 +129,7 @@ async def test_say_posts_into_the_thread_of_the_request(
 
 
 async def test_say_refuses_bad_input_and_writes_nothing(
-    answered: tuple[Services, str],
+    answered: tuple[str, str],
     demo_settings: Settings,
     double: SlackApiDouble,
     tmp_path: Path,
@@ -142,7 +149,7 @@ async def test_say_refuses_bad_input_and_writes_nothing(
 
 
 async def test_a_refused_post_exits_1_saying_so(
-    answered: tuple[Services, str],
+    answered: tuple[str, str],
     demo_settings: Settings,
     double: SlackApiDouble,
     tmp_path: Path,
@@ -157,6 +164,38 @@ async def test_a_refused_post_exits_1_saying_so(
     )
     assert "channel_not_found" in done.stderr  # the log line says why
     assert "xoxb-test" not in done.stderr
+
+
+async def test_votes_show_in_trace_show(
+    answered: tuple[str, str],
+    demo_settings: Settings,
+    double: SlackApiDouble,
+    tmp_path: Path,
+) -> None:
+    url, request_id = answered
+    for action, user in (("answerdesk_feedback_up", JORDAN), ("answerdesk_feedback_down", PRIYA)):
+        click = block_action(
+            action, request_id, user=user, channel=PUBLIC_CHANNEL, message_ts="x", thread_ts=THREAD
+        )
+        assert (await send(url, click))[0] == 200
+    config = config_file(tmp_path, double, demo_settings.data_dir)
+    deadline = time.monotonic() + 30
+    while True:
+        done = await asyncio.to_thread(
+            run,
+            tmp_path,
+            "trace",
+            "show",
+            request_id,
+            "--json",
+            env={"ANSWERDESK_CONFIG": str(config)},
+        )
+        assert done.returncode == 0, done.stderr
+        feedback = json.loads(done.stdout)["feedback"]
+        if len(feedback) == 2 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert sorted((v["user"], v["value"]) for v in feedback) == sorted([(JORDAN, 1), (PRIYA, -1)])
 
 
 # --- multi-workspace: the token of the conversation's installation ------------------------
