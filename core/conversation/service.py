@@ -17,7 +17,7 @@ from core.conversation.messages import (
 )
 from core.conversation.people import People
 from core.conversation.ports import Answerer, Chat, ConversationStore
-from core.conversation.types import ChatUser, PostedAnswer, Turn
+from core.conversation.types import ChatUser, ConversationRef, PostedAnswer, Turn
 from core.directory import Directory
 from core.tickets import TicketProvider, TicketRequest
 
@@ -60,12 +60,7 @@ class ConversationService:
         answer = await self._answers.answer(
             Question(
                 text=turn.text,
-                asker=Asker(
-                    email=email,
-                    platform=where.platform,
-                    platform_user_id=turn.asker.id,
-                    tenant_id=where.tenant,
-                ),
+                asker=_asker(where, turn.asker, email),
                 audience=audience,
                 conversation_id=where.conversation_id,
                 platform=where.platform,
@@ -140,12 +135,7 @@ class ConversationService:
         answer = await self._answers.answer(
             Question(
                 text=posted.question,
-                asker=Asker(
-                    email=email,
-                    platform=where.platform,
-                    platform_user_id=actor.id,
-                    tenant_id=where.tenant,
-                ),
+                asker=_asker(where, actor, email),
                 audience=Audience("dm"),
                 platform=where.platform,
             )
@@ -153,3 +143,9 @@ class ConversationService:
         # Recorded like any posted answer, so the private answer's own buttons work too.
         await self._store.record(PostedAnswer(answer.request_id, where, actor.id, posted.question))
         await chat.surface.post_privately(where, actor.id, AnswerMessage.private(answer))
+
+
+def _asker(where: ConversationRef, user: ChatUser, email: str | None) -> Asker:
+    return Asker(
+        email=email, platform=where.platform, platform_user_id=user.id, tenant_id=where.tenant
+    )

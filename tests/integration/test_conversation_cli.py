@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,21 @@ async def say(tmp_path: Path, config: Path, *args: str, **env: str):  # type: ig
     )
 
 
+@dataclass(frozen=True)
+class Answered:
+    url: str  # the running service
+    request_id: str
+    config: Path  # the CLI's configuration file
+
+
 @pytest.fixture
 async def answered(
-    demo_settings: Settings, double: SlackApiDouble, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[str, str]]:
-    """A question answered in a thread by the running service: (its URL, the request id)."""
+    demo_settings: Settings,
+    double: SlackApiDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> AsyncIterator[Answered]:
+    """A question answered in a thread by the running service."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
     settings = Settings(
@@ -84,17 +95,13 @@ async def answered(
         request_id = next(
             e["value"] for b in blocks for e in b.get("elements", []) if e.get("type") == "button"
         )
-        yield url, request_id
+        yield Answered(url, request_id, config_file(tmp_path, double, demo_settings.data_dir))
 
 
 async def test_say_posts_into_the_thread_of_the_request(
-    answered: tuple[str, str],
-    demo_settings: Settings,
-    double: SlackApiDouble,
-    tmp_path: Path,
+    answered: Answered, double: SlackApiDouble, tmp_path: Path
 ) -> None:
-    _, request_id = answered
-    config = config_file(tmp_path, double, demo_settings.data_dir)
+    request_id, config = answered.request_id, answered.config
     before = len(double.calls_to("chat.postMessage"))
     done = await say(
         tmp_path,
@@ -129,13 +136,9 @@ async def test_say_posts_into_the_thread_of_the_request(
 
 
 async def test_say_refuses_bad_input_and_writes_nothing(
-    answered: tuple[str, str],
-    demo_settings: Settings,
-    double: SlackApiDouble,
-    tmp_path: Path,
+    answered: Answered, double: SlackApiDouble, tmp_path: Path
 ) -> None:
-    _, request_id = answered
-    config = config_file(tmp_path, double, demo_settings.data_dir)
+    request_id, config = answered.request_id, answered.config
     before = len(double.calls)
     token = {"SLACK_BOT_TOKEN": "xoxb-test"}
     done = await say(tmp_path, config, "0123456789abcdef", "hello", **token)
@@ -149,13 +152,9 @@ async def test_say_refuses_bad_input_and_writes_nothing(
 
 
 async def test_a_refused_post_exits_1_saying_so(
-    answered: tuple[str, str],
-    demo_settings: Settings,
-    double: SlackApiDouble,
-    tmp_path: Path,
+    answered: Answered, double: SlackApiDouble, tmp_path: Path
 ) -> None:
-    _, request_id = answered
-    config = config_file(tmp_path, double, demo_settings.data_dir)
+    request_id, config = answered.request_id, answered.config
     double.fail("chat.postMessage", "error:channel_not_found", "error:channel_not_found")
     done = await say(tmp_path, config, request_id, "hello", SLACK_BOT_TOKEN="xoxb-test")
     assert done.returncode == 1
@@ -167,18 +166,14 @@ async def test_a_refused_post_exits_1_saying_so(
 
 
 async def test_votes_show_in_trace_show(
-    answered: tuple[str, str],
-    demo_settings: Settings,
-    double: SlackApiDouble,
-    tmp_path: Path,
+    answered: Answered, double: SlackApiDouble, tmp_path: Path
 ) -> None:
-    url, request_id = answered
+    url, request_id, config = answered.url, answered.request_id, answered.config
     for action, user in (("answerdesk_feedback_up", JORDAN), ("answerdesk_feedback_down", PRIYA)):
         click = block_action(
             action, request_id, user=user, channel=PUBLIC_CHANNEL, message_ts="x", thread_ts=THREAD
         )
         assert (await send(url, click))[0] == 200
-    config = config_file(tmp_path, double, demo_settings.data_dir)
     deadline = time.monotonic() + 30
     while True:
         done = await asyncio.to_thread(
