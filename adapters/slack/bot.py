@@ -87,13 +87,13 @@ class SlackBot:
         self._conversations = conversations
         self._store = store
         self.config = config or SlackConfig()
-        self.poster = SlackPoster(self.config.post_interval_s, self.config.post_attempts)
+        self._poster = SlackPoster(self.config.post_interval_s, self.config.post_attempts)
         self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
 
     def chat(self, client: AsyncWebClient) -> Chat:
         """Slack's ports, bound to the client (token) of the event being handled."""
         return Chat(
-            SlackSurface(client, self.poster),
+            SlackSurface(client, self._poster),
             SlackIdentity(client, self._store, self.config.user_cache_ttl_s),
         )
 
