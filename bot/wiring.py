@@ -32,6 +32,9 @@ from core.answering.policy import TopicRule, compile_pattern
 from core.answering.prompt import release_id
 from core.answering.service import AnswerService
 from core.cache import CacheConfig, SemanticCache
+from core.conversation.outbound import Outbound, UnconfiguredPlatform
+from core.conversation.ports import Surfaces
+from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
@@ -274,8 +277,10 @@ def build_slack(services: Services) -> SlackParts:
     credentials = slack_credentials(slack_environment(cfg), socket_mode=cfg.socket_mode)
     if isinstance(credentials, str):
         return SlackParts(events_reason=credentials, install_reason=credentials)
-    from adapters.slack.app import SlackEndpoint, bolt_app, web_client
+    from adapters.db.conversations import SqlConversationStore
+    from adapters.slack.app import SlackEndpoint, bolt_app
     from adapters.slack.bot import SlackBot, SlackConfig
+    from adapters.slack.client import web_client
     from adapters.slack.logs import slack_library_logger
     from adapters.slack.oauth import (
         InstallPages,
@@ -306,14 +311,18 @@ def build_slack(services: Services) -> SlackParts:
         )
         installs = installations(oauth, services.engine, client, logger)
     store = SlackStore(services.engine)
-    bot = SlackBot(
+    conversations = ConversationService(
         services.answers,
         services.directory,
         services.tickets,
+        SqlConversationStore(services.engine),
+        ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
+    )
+    bot = SlackBot(
+        conversations,
         store,
         SlackConfig(
             user_cache_ttl_s=cfg.user_cache_ttl_s,
-            channel_cache_ttl_s=cfg.channel_cache_ttl_s,
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
             max_concurrent_answers=cfg.max_concurrent_answers,
@@ -336,3 +345,38 @@ def build_slack(services: Services) -> SlackParts:
         parts.events = None
         parts.events_reason = "Slack events arrive over Socket Mode; /slack/events is not used"
     return parts
+
+
+def build_outbound(settings: Settings, engine: AsyncEngine) -> Outbound:
+    """Posting into recorded conversations from outside a chat turn (`answerdesk say`, and
+    later agents' replies), with each platform's credentials from the environment."""
+    from adapters.db.conversations import SqlConversationStore
+
+    return Outbound(
+        SqlConversationStore(engine), {"slack": _slack_surfaces(settings.slack, engine)}
+    )
+
+
+def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
+    from adapters.slack.credentials import posting_credentials
+
+    credentials = posting_credentials(slack_environment(cfg))
+    if isinstance(credentials, str):
+        return UnconfiguredPlatform(credentials)
+    from adapters.slack.logs import slack_library_logger
+    from adapters.slack.oauth import installation_store
+    from adapters.slack.surface import SlackPoster, SlackSurfaces
+
+    logger = slack_library_logger(credentials.secrets)
+    installs = None
+    if credentials.multi_workspace:
+        installs = installation_store(credentials.client_id or "", engine, logger)
+    # Retried once: an operator waits on `say`, and deliveries that must not be lost are
+    # retried by whoever asked (one poster per process, so one pace per channel here).
+    return SlackSurfaces(
+        SlackPoster(cfg.post_interval_s, attempts=2),
+        cfg.api_base_url,
+        logger,
+        bot_token=credentials.bot_token,
+        installations=installs,
+    )

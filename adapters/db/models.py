@@ -174,23 +174,46 @@ class SlackUser(Base):
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class SlackRequest(Base):
-    """Where an answer was posted, so its buttons can act on it later (any replica)."""
+class PostedAnswerRow(Base):
+    """Where an answer was posted, on any platform, so its buttons, votes and later replies
+    can act on it (any replica)."""
 
-    __tablename__ = "slack_requests"
+    __tablename__ = "posted_answers"
     request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str] = mapped_column(String(32), index=True)
-    user_id: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[str] = mapped_column(String(256))
+    thread_id: Mapped[str] = mapped_column(String(128))  # "" when the chat has no threads
+    message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the asker's
+    answer_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    asker_id: Mapped[str] = mapped_column(String(128))
     question: Mapped[str] = mapped_column(Text)  # PII-redacted
+    extra: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+Index(
+    "ix_posted_answers_thread",
+    PostedAnswerRow.platform,
+    PostedAnswerRow.conversation_id,
+    PostedAnswerRow.thread_id,
+)
 
 
 class Feedback(Base):
+    """One vote per voter and answer; the thread comes from the answer's record."""
+
     __tablename__ = "feedback"
     request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user: Mapped[str] = mapped_column(String(320), primary_key=True)
+    voter_id: Mapped[str] = mapped_column(String(320), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)  # +1 / -1
-    thread: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationClaim(Base):
+    """One-off decisions in a conversation (a person offered in a thread): the primary key
+    makes "once" hold across replicas."""
+
+    __tablename__ = "conversation_claims"
+    claim_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -20,11 +20,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,23 +28,6 @@ from adapters.slack.oauth import Installations
 
 log = structlog.get_logger()
 _ACTIONS = re.compile(r"^answerdesk_")
-
-
-def web_client(
-    token: str | None, base_url: str, logger: logging.Logger | None = None
-) -> AsyncWebClient:
-    """A Web API client on ``slack.api_base_url``. Bolt copies it for every request (with
-    the installation's token in multi-workspace mode), so its settings apply to all calls."""
-    return AsyncWebClient(
-        token=token,
-        base_url=base_url,
-        logger=logger,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
 
 
 def bolt_app(
@@ -88,8 +66,9 @@ def bolt_app(
         bot_user = context.get("bot_user_id")
         if bot_user and f"<@{bot_user}" in event.get("text", ""):
             return  # the message copy of an @mention: app_mention answers it
-        if await bot.is_follow_up(event["channel"], event.get("thread_ts")):
-            await bot.answer_message(client, _incoming(event, body))
+        message = _incoming(event, body)
+        if await bot.is_follow_up(message):
+            await bot.answer_message(client, message)
 
     @app.action(_ACTIONS)
     async def on_action(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:

@@ -12,6 +12,11 @@ _HOW = (
     "and SLACK_CLIENT_SECRET (multi-workspace OAuth)"
 )
 
+_BOTH = (
+    "Slack is misconfigured: SLACK_BOT_TOKEN (one workspace) and SLACK_CLIENT_ID/"
+    "SLACK_CLIENT_SECRET (multi-workspace OAuth) are both set; keep one"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SlackCredentials:
@@ -44,10 +49,7 @@ def slack_credentials(
     if token is None and client_id is None and client_secret is None:
         return f"Slack is not configured: {_HOW}"
     if token is not None and (client_id is not None or client_secret is not None):
-        return (
-            "Slack is misconfigured: SLACK_BOT_TOKEN (one workspace) and SLACK_CLIENT_ID/"
-            "SLACK_CLIENT_SECRET (multi-workspace OAuth) are both set; keep one"
-        )
+        return _BOTH
     if token is None and (client_id is None or client_secret is None):
         missing = "SLACK_CLIENT_ID" if client_id is None else "SLACK_CLIENT_SECRET"
         return f"Slack is not configured: {missing} is missing (multi-workspace OAuth needs both)"
@@ -59,3 +61,19 @@ def slack_credentials(
     return SlackCredentials(
         signing_secret, token, client_id, client_secret, app_token if socket_mode else None
     )
+
+
+def posting_credentials(environ: Mapping[str, str]) -> SlackCredentials | str:
+    """What posting outside an event needs (`answerdesk say`): the bot token (one
+    workspace), or the OAuth client id whose stored installations hold the tokens; no
+    signing secret. Else the one-line reason."""
+    token = environ.get("SLACK_BOT_TOKEN") or None
+    client_id = environ.get("SLACK_CLIENT_ID") or None
+    if token is not None and (client_id is not None or environ.get("SLACK_CLIENT_SECRET")):
+        return _BOTH
+    if token is None and client_id is None:
+        return (
+            "Slack is not configured: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID "
+            "(multi-workspace OAuth: the installations' tokens) to post into Slack"
+        )
+    return SlackCredentials(None, token, client_id)

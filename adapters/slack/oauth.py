@@ -128,12 +128,17 @@ class Installations:
         )
 
 
+def installation_store(
+    client_id: str, engine: AsyncEngine, logger: logging.Logger
+) -> AsyncSQLAlchemyInstallationStore:
+    """The installations of the app ``client_id`` (tables from migration 0005)."""
+    return AsyncSQLAlchemyInstallationStore(client_id=client_id, engine=engine, logger=logger)
+
+
 def installations(
     config: OAuthConfig, engine: AsyncEngine, client: AsyncWebClient, logger: logging.Logger
 ) -> Installations:
-    store = AsyncSQLAlchemyInstallationStore(
-        client_id=config.client_id, engine=engine, logger=logger
-    )
+    store = installation_store(config.client_id, engine, logger)
     states = AsyncSQLAlchemyOAuthStateStore(
         expiration_seconds=config.state_ttl_s, engine=engine, logger=logger
     )

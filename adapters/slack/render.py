@@ -13,11 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode
+from core.conversation.messages import Action, AnswerMessage, Message, Working
 
 ACTION_FEEDBACK_UP = "answerdesk_feedback_up"
 ACTION_FEEDBACK_DOWN = "answerdesk_feedback_down"
 ACTION_HUMAN = "answerdesk_talk_to_human"
 ACTION_PRIVATE = "answerdesk_send_private"
+ACTIONS = {
+    ACTION_FEEDBACK_UP: Action.HELPFUL,
+    ACTION_FEEDBACK_DOWN: Action.NOT_HELPFUL,
+    ACTION_HUMAN: Action.HUMAN,
+    ACTION_PRIVATE: Action.PRIVATE,
+}
 
 # block_id of each block kind; kinds that may repeat get a "_<index>" suffix.
 BLOCK_PLACEHOLDER = "answerdesk_placeholder"
@@ -28,6 +35,7 @@ BLOCK_NOTICES = "answerdesk_notices"  # answerdesk_notices_0, ...
 BLOCK_ACTIONS = "answerdesk_actions"
 BLOCK_FOOTER = "answerdesk_footer"
 BLOCK_NOTICE_ONLY = "answerdesk_notice"
+BLOCK_OFFER_HUMAN = "answerdesk_offer_human"
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
@@ -470,3 +478,32 @@ def render_notice_only(text: str, request_id: str) -> dict[str, Any]:
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+def render_offer_human(text: str, request_id: str) -> dict[str, Any]:
+    """The offer of a person: the question and a "Talk to a human" button."""
+    body = _truncate(_escape(" ".join(text.split())), MAX_SECTION_CHARS) or ELLIPSIS
+    return {
+        "text": _truncate(text.strip(), MAX_FALLBACK_CHARS) or ELLIPSIS,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+            {
+                "type": "actions",
+                "block_id": BLOCK_OFFER_HUMAN,
+                "elements": [_button("Talk to a human", ACTION_HUMAN, request_id, None)],
+            },
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def render_message(message: Message) -> dict[str, Any]:
+    """A conversation-layer message as a Slack message payload."""
+    if isinstance(message, Working):
+        return render_placeholder(message.text)
+    if isinstance(message, AnswerMessage):
+        return render_answer(message.answer, private_button=message.offer_private)
+    if message.offer_human:
+        return render_offer_human(message.text, message.request_id or "")
+    return render_notice_only(message.text, message.request_id or "")

@@ -28,8 +28,8 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _show(settings: Settings, request_id: str) -> Any:
+    from adapters.db.conversations import SqlConversationStore
     from adapters.db.traces import BufferedTraceWriter
-    from adapters.slack.store import SlackStore
 
     async with database(settings) as engine:
         writer = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
@@ -37,7 +37,7 @@ async def _show(settings: Settings, request_id: str) -> Any:
             await writer.flush(2.0)  # traces spilled by an earlier process land first
             trace = await writer.get(request_id)
             if trace is not None:
-                trace["feedback"] = await SlackStore(engine).feedback_for(request_id)
+                trace["feedback"] = await SqlConversationStore(engine).feedback_for(request_id)
             return trace
         finally:
             await writer.close()

@@ -300,9 +300,9 @@ async def test_feedback_human_handoff_and_follow_ups(
     await settle(double, "chat.postMessage", 2)  # the offer of a human after two 👎
     assert "person" in double.calls_to("chat.postMessage")[1]["args"]["text"]
     await click("answerdesk_feedback_down", STRANGER)
-    from adapters.slack.store import SlackStore
+    from adapters.db.conversations import SqlConversationStore
 
-    store = SlackStore(services.engine)
+    store = SqlConversationStore(services.engine)
     deadline = time.monotonic() + 30
     while len(await store.feedback_for(request_id)) < 4:
         assert time.monotonic() < deadline, "the third 👎 was not stored"

@@ -119,9 +119,9 @@ async def test_interactivity_over_the_socket(
     action = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
     envelope = double.push("interactive", action)
     await asyncio.to_thread(double.wait_acked, envelope)
-    from adapters.slack.store import SlackStore
+    from adapters.db.conversations import SqlConversationStore
 
-    store = SlackStore(services.engine)
+    store = SqlConversationStore(services.engine)
     deadline = time.monotonic() + 30
     while not await store.feedback_for(request_id):
         assert time.monotonic() < deadline, "feedback not stored"

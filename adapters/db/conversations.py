@@ -1,0 +1,123 @@
+"""The conversation store on the database: posted answers, votes and one-off claims, shared by
+every replica and every platform."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db.engine import sessionmaker
+from adapters.db.models import ConversationClaim, Feedback, PostedAnswerRow
+from core.conversation.types import ConversationRef, PostedAnswer, Vote
+
+
+class SqlConversationStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = sessionmaker(engine)
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def record(self, posted: PostedAnswer) -> None:
+        where = posted.where
+        async with self._sessions() as session, session.begin():
+            await session.merge(
+                PostedAnswerRow(
+                    request_id=posted.request_id,
+                    platform=where.platform,
+                    tenant_id=where.tenant,
+                    conversation_id=where.conversation,
+                    thread_id=where.thread,
+                    message_id=where.message,
+                    answer_message_id=posted.answer_message,
+                    asker_id=posted.asker_id,
+                    question=posted.question,
+                    extra=dict(where.extra) or None,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    async def get(self, request_id: str) -> PostedAnswer | None:
+        async with self._sessions() as session:
+            row = await session.get(PostedAnswerRow, request_id)
+        if row is None:
+            return None
+        where = ConversationRef(
+            platform=row.platform,
+            tenant=row.tenant_id,
+            conversation=row.conversation_id,
+            thread=row.thread_id,
+            message=row.message_id,
+            extra=dict(row.extra or {}),
+        )
+        return PostedAnswer(
+            row.request_id, where, row.asker_id, row.question, row.answer_message_id
+        )
+
+    async def answered_in(self, where: ConversationRef) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(PostedAnswerRow.request_id)
+                .where(*_in_thread(where.platform, where.conversation, where.thread))
+                .limit(1)
+            )
+        return found is not None
+
+    async def vote(self, request_id: str, voter: str, value: int) -> int:
+        now = datetime.now(UTC)
+        # An upsert, so two clicks of one person at the same moment cannot collide.
+        statement = self._insert(Feedback).values(
+            request_id=request_id, voter_id=voter, value=value, created_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[Feedback.request_id, Feedback.voter_id],
+            set_={"value": value, "created_at": now},
+        )
+        async with self._sessions() as session, session.begin():
+            await session.execute(statement)
+            answer = await session.get(PostedAnswerRow, request_id)
+        if answer is None:
+            return 0
+        thread = _in_thread(answer.platform, answer.conversation_id, answer.thread_id)
+        # Counted after the vote's own commit (see ConversationService._vote).
+        async with self._sessions() as session:
+            downs = await session.scalar(
+                select(func.count())
+                .select_from(Feedback)
+                .join(PostedAnswerRow, PostedAnswerRow.request_id == Feedback.request_id)
+                .where(*thread, Feedback.value < 0)
+            )
+        return int(downs or 0)
+
+    async def votes(self, request_id: str) -> list[Vote]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Feedback)
+                .where(Feedback.request_id == request_id)
+                .order_by(Feedback.created_at, Feedback.voter_id)
+            )
+            return [Vote(row.voter_id, row.value) for row in rows]
+
+    async def feedback_for(self, request_id: str) -> list[dict[str, object]]:
+        """The votes as `trace show` prints them."""
+        return [{"user": v.voter, "value": v.value} for v in await self.votes(request_id)]
+
+    async def claim(self, key: str) -> bool:
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(ConversationClaim(claim_key=key, claimed_at=datetime.now(UTC)))
+        except IntegrityError:
+            return False
+        return True
+
+
+def _in_thread(platform: str, conversation: str, thread: str) -> tuple[ColumnElement[bool], ...]:
+    """Answers in one thread, whichever tenant's member asked (ConversationRef.thread_key)."""
+    return (
+        PostedAnswerRow.platform == platform,
+        PostedAnswerRow.conversation_id == conversation,
+        PostedAnswerRow.thread_id == thread,
+    )

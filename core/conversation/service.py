@@ -1,0 +1,151 @@
+"""A chat turn and the actions on a posted answer, once for every platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import structlog
+
+from core.answering.redaction import redact_pii
+from core.answering.types import Asker, Audience, Question
+from core.conversation.messages import (
+    OFFER_HUMAN_TEXT,
+    Action,
+    AnswerMessage,
+    TextMessage,
+    Working,
+)
+from core.conversation.people import People
+from core.conversation.ports import Answerer, Chat, ConversationStore
+from core.conversation.types import ChatUser, ConversationRef, PostedAnswer, Turn
+from core.directory import Directory
+from core.tickets import TicketProvider, TicketRequest
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationConfig:
+    audience_ttl_s: float = 300.0  # how long a conversation's audience is reused
+    offer_human_after_downs: int = 2  # 👎 in one thread before a person is offered
+
+
+class ConversationService:
+    """One per platform adapter (its own audience cache); the store is shared by all."""
+
+    def __init__(
+        self,
+        answers: Answerer,
+        directory: Directory,
+        tickets: TicketProvider,
+        store: ConversationStore,
+        config: ConversationConfig | None = None,
+    ) -> None:
+        self._answers = answers
+        self._tickets = tickets
+        self._store = store
+        self.config = config or ConversationConfig()
+        self.people = People(directory, self.config.audience_ttl_s)
+
+    # --- a chat turn --------------------------------------------------------------------
+
+    async def answer(self, turn: Turn, chat: Chat) -> PostedAnswer:
+        """Working message first (people see at once that the bot is on it), then who asks
+        and who reads, the answer, its record, and the answer in place of the working
+        message. The record is written before the answer shows, so its buttons work."""
+        where = turn.where
+        working = await chat.surface.post(where, Working())
+        email = await self.people.email_of(chat.identity, where.platform, turn.asker)
+        audience = await self.people.audience(chat.identity, where, turn.asker.tenants)
+        answer = await self._answers.answer(
+            Question(
+                text=turn.text,
+                asker=_asker(where, turn.asker, email),
+                audience=audience,
+                conversation_id=where.conversation_id,
+                platform=where.platform,
+            )
+        )
+        posted = PostedAnswer(
+            answer.request_id, where, turn.asker.id, redact_pii(turn.text).text, working
+        )
+        await self._store.record(posted)
+        message = AnswerMessage.shared(answer)
+        if working is not None:
+            await chat.surface.update(where, working, message)
+            return posted
+        posted_id = await chat.surface.post(where, message)
+        if posted_id is not None:
+            posted = replace(posted, answer_message=posted_id)
+            await self._store.record(posted)
+        return posted
+
+    async def answered_in(self, turn: Turn) -> bool:
+        """Whether the bot answered in the turn's thread (a reply there is a follow-up)."""
+        return await self._store.answered_in(turn.where)
+
+    # --- buttons --------------------------------------------------------------------------
+
+    async def act(self, action: Action, request_id: str, actor: ChatUser, chat: Chat) -> None:
+        posted = await self._store.get(request_id)
+        if posted is None:
+            log.warning("button for an unknown request", request_id=request_id)
+            return
+        if action in (Action.HELPFUL, Action.NOT_HELPFUL):
+            await self._vote(posted, actor, 1 if action is Action.HELPFUL else -1, chat)
+        elif action is Action.HUMAN:
+            await self._hand_off(posted, actor, chat)
+        elif action is Action.PRIVATE:
+            await self._answer_privately(posted, actor, chat)
+
+    async def _vote(self, posted: PostedAnswer, actor: ChatUser, value: int, chat: Chat) -> None:
+        downs = await self._store.vote(posted.request_id, actor.id, value)
+        # Offered once per thread, whichever replica stores the deciding 👎: each vote counts
+        # after its own write, so the later of two simultaneous votes sees both, and the
+        # claim lets only one of them post.
+        if (
+            value < 0
+            and downs >= self.config.offer_human_after_downs
+            and await self._store.claim(f"offer:{posted.where.thread_key}")
+        ):
+            offer = TextMessage(OFFER_HUMAN_TEXT, posted.request_id, offer_human=True)
+            await chat.surface.post(posted.where, offer)
+
+    async def _hand_off(self, posted: PostedAnswer, actor: ChatUser, chat: Chat) -> None:
+        where = posted.where
+        email = await self.people.email_of(chat.identity, where.platform, actor)
+        ticket = await self._tickets.create(
+            TicketRequest(
+                request_id=posted.request_id,
+                conversation_id=where.conversation_id,
+                asker=email,
+                question=posted.question,
+                reason=f"asked for a human ({where.platform} button)",
+            )
+        )
+        link = f"[{ticket.id}]({ticket.url})" if ticket.url else ticket.id
+        notice = f"🙋 I've opened ticket {link}; a colleague will follow up here."
+        await chat.surface.post(where, TextMessage(notice, posted.request_id))
+
+    async def _answer_privately(self, posted: PostedAnswer, actor: ChatUser, chat: Chat) -> None:
+        if actor.id != posted.asker_id:
+            return  # only the asker may have the asker-only answer
+        where = posted.where
+        email = await self.people.email_of(chat.identity, where.platform, actor)
+        answer = await self._answers.answer(
+            Question(
+                text=posted.question,
+                asker=_asker(where, actor, email),
+                audience=Audience("dm"),
+                platform=where.platform,
+            )
+        )
+        # Recorded like any posted answer, so the private answer's own buttons work too.
+        await self._store.record(PostedAnswer(answer.request_id, where, actor.id, posted.question))
+        await chat.surface.post_privately(where, actor.id, AnswerMessage.private(answer))
+
+
+def _asker(where: ConversationRef, user: ChatUser, email: str | None) -> Asker:
+    return Asker(
+        email=email, platform=where.platform, platform_user_id=user.id, tenant_id=where.tenant
+    )
