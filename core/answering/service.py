@@ -5,9 +5,10 @@ still ends in an Answer with a visible notice: no exception reaches a chat user.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -19,7 +20,7 @@ from core.answering.generation import TierGenerator
 from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
 from core.answering.model import ModelClient
 from core.answering.notices import notice
-from core.answering.policy import asks_for_human, matching_topic
+from core.answering.policy import PolicyGate
 from core.answering.redaction import redact_for_trace, redact_pii
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
@@ -60,6 +61,7 @@ class AnswerService:
         self._versions = versions  # document id → current version (for the cache)
         self.config = config
         self._generator = TierGenerator(models, config)
+        self._policy = PolicyGate(config.policy, self._encode_many)
 
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
@@ -93,25 +95,33 @@ class AnswerService:
 
     async def _answer(self, question: Question, trace: TraceRecorder) -> Answer:
         text = question.text.strip()
+        vector: list[float] | None = None
         with trace.stage("policy") as stage:
             refusal = self._precheck(text)
-            topic = matching_topic(self.config.topics, text) if not refusal else None
-            human = not refusal and asks_for_human(text)
             redacted = redact_pii(text) if self.config.pii_redaction else None
+            safe_text = redacted.text if redacted else text
+            checked = None
+            if not refusal:
+                # The question's embedding serves the examples here and retrieval later.
+                if self._policy.needs_embedding:
+                    vector = await self._encode(safe_text, stage)
+                checked = await self._policy.check(text, vector, question.locale)
+            topic = checked.topic.rule if checked and checked.topic else None
+            human = bool(checked and checked.human)
             stage.update(
                 result=refusal or "ok",
                 topic_rule=topic.name if topic else None,
                 topic_action=topic.action if topic else None,
                 asked_for_human=human,
+                **(checked.to_trace() if checked else {}),
                 pii_redacted=redacted.counts if redacted else "off",
                 allow_tools=self.config.allow_tools,
                 require_citations=self.config.require_citations,
             )
         if refusal:
             return Answer(request_id="", mode=Mode.REFUSED, text=refusal)
-        safe_text = redacted.text if redacted else text
         if topic and topic.action == "refuse":
-            return Answer(request_id="", mode=Mode.REFUSED, text=topic.message)
+            return Answer(request_id="", mode=Mode.REFUSED, text=topic.message or "")
 
         with trace.stage("permissions") as stage:
             asker, access = await self._access(question)
@@ -138,12 +148,9 @@ class AnswerService:
                 stage["search_text"] = redact_for_trace(search_text, self.config.redaction)
 
         with trace.stage("embed") as stage:
-            try:
-                vector = await self._retriever.encode(search_text)
-            except Exception as exc:
-                log.warning("embedding failed", error=type(exc).__name__)
-                stage["error"] = type(exc).__name__
-                vector = None
+            stage["reused"] = vector is not None and search_text == safe_text
+            if not stage["reused"]:
+                vector = await self._encode(search_text, stage)
 
         retrieval: dict[str, Any] = {}
 
@@ -236,6 +243,17 @@ class AnswerService:
         await self._store_in_cache(answer, search_text, vector, context, trace)
         await self._remember(question, safe_text, search_text, answer)
         return answer
+
+    async def _encode(self, text: str, stage: dict[str, Any]) -> list[float] | None:
+        try:
+            return await self._retriever.encode(text)
+        except Exception as exc:
+            log.warning("embedding failed", error=type(exc).__name__)
+            stage["embedding_error"] = type(exc).__name__
+            return None
+
+    async def _encode_many(self, texts: Sequence[str]) -> list[list[float]]:
+        return list(await asyncio.gather(*(self._retriever.encode(t) for t in texts)))
 
     async def _history(self, question: Question, trace: TraceRecorder) -> list[Turn]:
         if self._memory is None or not question.conversation_id:
