@@ -279,17 +279,22 @@ class PolicyGate:
                 {"rule": rule.name, "how": f"allow_{allow.kind}", "by": allow.source}
             )
             return None
-        if best_allow is not None and best_allow[1] >= threshold:
-            if best is None or best_allow[1] >= best[1]:
-                check.allowed.append(
-                    {
-                        "rule": rule.name,
-                        "how": "allow_example",
-                        "by": best_allow[0],
-                        "score": round(best_allow[1], 4),
-                    }
-                )
-                return None
+        # An allow example lets the question through when it is at least as close as the
+        # rule's own examples: the question is more like the legitimate one.
+        if (
+            best_allow is not None
+            and best_allow[1] >= threshold
+            and (best is None or best_allow[1] >= best[1])
+        ):
+            check.allowed.append(
+                {
+                    "rule": rule.name,
+                    "how": "allow_example",
+                    "by": best_allow[0],
+                    "score": round(best_allow[1], 4),
+                }
+            )
+            return None
         return found
 
     async def _example_vectors(
