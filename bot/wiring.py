@@ -151,6 +151,7 @@ async def build_services(
             chunk_max_chars=i.chunk_max_chars,
             chunk_overlap_chars=i.chunk_overlap_chars,
             near_duplicate_similarity=i.near_duplicate_similarity,
+            default_classification=i.default_classification,
         ),
     )
     traces = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
@@ -163,6 +164,7 @@ async def build_services(
         cache_store,
         CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
         config.release,
+        {tier.name: tier.allowed_classifications for tier in config.tiers},
     )
     tickets = DbTicketQueue(engine, settings.tickets.url_base)
     answers = AnswerService(

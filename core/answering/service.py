@@ -193,6 +193,7 @@ class AnswerService:
                 {
                     "chunk_id": h.chunk.chunk_id,
                     "document_id": h.chunk.document_id,
+                    "classification": h.chunk.classification,
                     "score": h.score,
                     "dense_rank": h.dense_rank,
                     "lexical_rank": h.lexical_rank,
@@ -294,18 +295,18 @@ class AnswerService:
         with trace.stage("cache") as stage:
             try:
 
-                async def retrieved_documents() -> list[str]:
+                async def retrieved_context() -> list[tuple[str, str]]:
                     hits = (await retrieve()).hits
                     if not assess(hits, self.config.gate).confident:
                         return []  # a fresh answer would clarify: no cached answer either
-                    return list(dict.fromkeys(hit.chunk.document_id for hit in hits))
+                    return [(hit.chunk.document_id, hit.chunk.classification) for hit in hits]
 
                 decision = await self._cache.lookup(
                     vector,
                     search_text,
                     lambda key: self._retriever.allows(access, key),
                     self._versions,
-                    retrieved_documents,
+                    retrieved_context,
                 )
             except Exception as exc:  # a broken cache is a miss, never an error
                 log.warning("cache lookup failed", error=type(exc).__name__, exc_info=True)
@@ -373,6 +374,7 @@ class AnswerService:
                         h.chunk.document_id,
                         h.chunk.acl_key,
                         versions.get(h.chunk.document_id, "gone"),
+                        h.chunk.classification,
                     )
                     for h in context
                 ],
@@ -484,4 +486,5 @@ _NOT_CACHED = {
     str(NoticeCode.PRIVATE_ANSWER_AVAILABLE),
     str(NoticeCode.BUDGET_CAPPED),
     str(NoticeCode.FALLBACK_TIER),
+    str(NoticeCode.DATA_BOUNDARY),
 }
