@@ -153,7 +153,7 @@ class ModelsSettings(_Section):
         return self
 
 
-class _RuleSettings(_Section):
+class RuleSettings(_Section):
     """What a question is matched with (README "Governance"): `patterns` (plain words and
     phrases match every word form; regex syntax is a regex), `examples` (questions on the
     topic, matched by embedding similarity ≥ `threshold`), and the near-misses the rule lets
@@ -166,7 +166,7 @@ class _RuleSettings(_Section):
     threshold: float | None = Field(default=None, gt=0, le=1)  # None: policy.example_threshold
 
     @model_validator(mode="after")
-    def _patterns_compile(self) -> _RuleSettings:
+    def _patterns_compile(self) -> RuleSettings:
         import re
 
         from core.answering.policy import compile_pattern
@@ -179,7 +179,7 @@ class _RuleSettings(_Section):
         return self
 
 
-class TopicSettings(_RuleSettings):
+class TopicSettings(RuleSettings):
     name: str = Field(min_length=1)
     action: Literal["refuse", "handoff"] = "refuse"
     message: str = Field(min_length=1)
@@ -191,7 +191,7 @@ class TopicSettings(_RuleSettings):
         return self
 
 
-class HumanRequestSettings(_RuleSettings):
+class HumanRequestSettings(RuleSettings):
     """ "Talk to a human": the built-in patterns and examples plus these."""
 
     enabled: bool = True
