@@ -34,7 +34,7 @@ from core.answering.wordforms import DEFAULT_LANGUAGES, LanguageDetector, contai
 
 _REGEX_CHARS = set("\\^$.|?*+()[]{}")
 # Measured on tests/data/governance.jsonl (benchmarks/governance.py; README "Governance").
-DEFAULT_EXAMPLE_THRESHOLD = 0.62
+DEFAULT_EXAMPLE_THRESHOLD = 0.52
 
 Encode = Callable[[Sequence[str]], Awaitable[list[list[float]]]]
 
@@ -150,6 +150,7 @@ HUMAN_RULE = TopicRule(
         r"umano|agente))\b",
         r"\bfalar\s+com\s+(?:algu[eé]m|(?:um|uma)\s+(?:pessoa|humano|atendente|agente))\b",
         r"\b(?:spreken|praten)\s+met\s+(?:iemand|een\s+(?:mens|persoon|medewerker))\b",
+        r"\bmet\s+(?:iemand|een\s+(?:echte\s+)?(?:mens|persoon|medewerker))\s+(?:spreken|praten)\b",
     ),
     examples=(
         "Can I talk to a real person?",
@@ -162,6 +163,10 @@ HUMAN_RULE = TopicRule(
         "Transfer me to a live agent.",
         "Is there a human I can chat with?",
         "Please hand this over to a colleague who can help.",
+        "Can you get someone from the support team to help me?",
+        "Put me in touch with a staff member.",
+        "Can a real person look at this?",
+        "Send my question to someone who can answer it.",
     ),
 )
 
