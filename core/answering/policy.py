@@ -34,7 +34,7 @@ from core.answering.wordforms import DEFAULT_LANGUAGES, LanguageDetector, contai
 
 _REGEX_CHARS = set("\\^$.|?*+()[]{}")
 # Measured on tests/data/governance.jsonl (benchmarks/governance.py; README "Governance").
-DEFAULT_EXAMPLE_THRESHOLD = 0.52
+DEFAULT_EXAMPLE_THRESHOLD = 0.50
 
 Encode = Callable[[Sequence[str]], Awaitable[list[list[float]]]]
 
