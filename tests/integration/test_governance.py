@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,35 +67,27 @@ def test_benchmark_smoke_run() -> None:
         assert needle in done.stdout, (needle, done.stdout[-2000:])
 
 
-LAYOFFS_MESSAGE = "I can't discuss workforce plans. Your manager or People Partner can help."
+def governance_blocks() -> list[dict]:
+    """The YAML examples of README "## Governance", as a reader would copy them."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Governance") : readme.index("## Configuration")]
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+
+
+TOPIC_EXAMPLE, BOUNDARY_EXAMPLE = governance_blocks()
+[LAYOFFS] = TOPIC_EXAMPLE["policy"]["prohibited_topics"]
 CONFIG = {
     "cache": {"enabled": False},
     "policy": {
-        "prohibited_topics": [
-            {
-                "name": "layoffs",
-                "patterns": ["layoff", "lay off", "redundancies"],
-                "action": "refuse",
-                "message": LAYOFFS_MESSAGE,
-                "examples": [
-                    "Are layoffs coming?",
-                    "Is the company planning to cut jobs?",
-                    "Will there be job cuts this year?",
-                    "Is downsizing on the table?",
-                    "Are people going to be let go?",
-                ],
-                "allow_examples": [
-                    "How much notice does the handbook give before a layoff?",
-                    "How is severance pay calculated under our policy?",
-                ],
-            }
-        ],
+        **TOPIC_EXAMPLE["policy"],
         "human_request": {"examples": ["Can the concierge desk take this over?"]},
     },
 }
 
 
 def test_the_layoffs_rule_through_the_cli(demo_settings: Settings, tmp_path: Path) -> None:
+    """The README's layoffs rule (the issue's patterns plus examples), written to a file
+    and used by `answerdesk ask` in a subprocess."""
     config = tmp_path / "answerdesk.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     env = {"ANSWERDESK_CONFIG": str(config), "ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)}
@@ -102,7 +95,7 @@ def test_the_layoffs_rule_through_the_cli(demo_settings: Settings, tmp_path: Pat
         tmp_path, "ask", "are there going to be layoffs next quarter?", "--as", JORDAN, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(LAYOFFS_MESSAGE) and "— refused" in done.stdout
+    assert done.stdout.startswith(LAYOFFS["message"]) and "— refused" in done.stdout
 
     questions = [
         "will they cut jobs in Q3?",
@@ -118,7 +111,7 @@ def test_the_layoffs_rule_through_the_cli(demo_settings: Settings, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     cut, downsizing, notice, pto, layout, concierge = map(json.loads, done.stdout.splitlines())
     for refused in (cut, downsizing):
-        assert (refused["mode"], refused["text"]) == ("refused", LAYOFFS_MESSAGE)
+        assert (refused["mode"], refused["text"]) == ("refused", LAYOFFS["message"])
     for passed in (notice, pto, layout):
         assert passed["mode"] not in ("refused", "handoff"), passed
     assert pto["mode"] == "answer" and pto["citations"]
@@ -171,39 +164,26 @@ async def test_policy_runs_first_and_shares_the_question_embedding(
 
 
 def test_config_check_lists_governance(tmp_path: Path) -> None:
-    data = {
-        **CONFIG,
-        "ingest": {"default_classification": "confidential"},
-        "models": {
-            "tiers": [
-                {
-                    "name": "external",
-                    "model": "openai/x",
-                    "allowed_classifications": ["public", "internal"],
-                },
-                {"name": "selfhosted", "model": "openai/y"},
-            ]
-        },
-    }
+    """Both README examples in one file (the tier example needs OPENAI_API_KEY)."""
+    data = {**CONFIG, **BOUNDARY_EXAMPLE, "ingest": {"default_classification": "confidential"}}
     config = tmp_path / "answerdesk.yaml"
     config.write_text(yaml.safe_dump(data))
-    done = run(tmp_path, "config", "check", env={"ANSWERDESK_CONFIG": str(config)})
+    env = {"ANSWERDESK_CONFIG": str(config), "OPENAI_API_KEY": "sk-test"}
+    done = run(tmp_path, "config", "check", env=env)
     assert done.returncode == 0, done.stderr
     checks = done.stdout.split("# what the configured features need")[1].strip().splitlines()
     lines = {line.split(":")[0].split()[-1]: line for line in checks}
     assert "external tools off" in lines["governance.tools"]
     assert (
-        "layoffs → refuse (3 patterns, 5 examples at ≥ 0.50, 2 allowed near-misses)"
+        "layoffs → refuse (6 patterns, 4 examples at ≥ 0.50, 3 allowed near-misses)"
         in lines["governance.topics"]
     )
     assert "built-in + 0 patterns, 1 examples" in lines["governance.human_request"]
     boundaries = lines["governance.boundaries"]
     assert "documents default to confidential" in boundaries
-    assert "'external' ← public, internal" in boundaries
-    assert "'selfhosted' ← public, internal, confidential, restricted" in boundaries
-    report = json.loads(
-        run(tmp_path, "config", "check", "--json", env={"ANSWERDESK_CONFIG": str(config)}).stdout
-    )
+    assert "'fast' ← public, internal" in boundaries
+    assert "'local' ← public, internal, confidential, restricted" in boundaries
+    report = json.loads(run(tmp_path, "config", "check", "--json", env=env).stdout)
     assert report["effective"]["policy"]["example_threshold"] == DEFAULT_EXAMPLE_THRESHOLD
     assert report["effective"]["models"]["tiers"][0]["allowed_classifications"] == [
         "public",
