@@ -311,14 +311,24 @@ class PolicyGate:
             return None, "off: no embedder"
         if vector is None:
             return None, "off: the question could not be embedded"
+        return await self._load_vectors(self._encode)
+
+    async def _load_vectors(self, encode: Encode) -> tuple[dict[str, _Vectors] | None, str]:
         if self._vectors is None:
             async with self._lock:
                 if self._vectors is None:
                     try:
-                        self._vectors = await self._embed_examples(self._encode)
+                        self._vectors = await self._embed_examples(encode)
                     except Exception as exc:  # word forms and regexes still apply
                         return None, f"off: examples could not be embedded ({type(exc).__name__})"
         return self._vectors, "used"
+
+    async def warm_up(self) -> None:
+        """Load the language identifier (in a thread: it takes ~0.5 s) and embed the
+        examples, so the first question pays neither on the event loop."""
+        await asyncio.to_thread(self._detector.candidates, "warm-up")
+        if self.needs_embedding and self._encode is not None:
+            await self._load_vectors(self._encode)
 
     async def _embed_examples(self, encode: Encode) -> dict[str, _Vectors]:
         texts = list(dict.fromkeys(t for r in self.rules for t in (*r.examples, *r.allow_examples)))

@@ -63,6 +63,10 @@ class AnswerService:
         self._generator = TierGenerator(models, config)
         self._policy = PolicyGate(config.policy, self._encode_many)
 
+    async def warm_up(self) -> None:
+        """What the first question would otherwise load: the policy gate's parts."""
+        await self._policy.warm_up()
+
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
         trace = TraceRecorder(request_id)

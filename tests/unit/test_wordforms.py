@@ -117,3 +117,20 @@ async def test_human_request_patterns(text: str, expected: str | None) -> None:
 
 async def test_a_topic_rule_wins_over_the_human_request() -> None:
     assert await decide("Talk to a human about layoffs") == "layoffs:word_form:layoff"
+
+
+async def test_warm_up_embeds_the_examples_once() -> None:
+    calls: list[list[str]] = []
+
+    async def encode(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return [[1.0, 0.0] for _ in texts]
+
+    rule = TopicRule("layoffs", "refuse", "No.", examples=("Are layoffs coming?",))
+    gate = PolicyGate(PolicyConfig((rule,), HUMAN_RULE), encode)
+    await gate.warm_up()
+    assert len(calls) == 1 and "Are layoffs coming?" in calls[0]
+    assert set(HUMAN_RULE.examples) <= set(calls[0])
+    check = await gate.check("Something else entirely", [1.0, 0.0])
+    assert check.examples == "used" and check.topic is not None  # identical vectors: 1.0
+    assert check.topic.how == "example" and len(calls) == 1
