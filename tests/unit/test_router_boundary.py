@@ -3,23 +3,15 @@ neither chosen nor a fallback; the nearest allowed tier answers, or none (extrac
 
 from dataclasses import replace
 
-from core.answering.router import RoutingInput, TierPrice, plan_route
+from core.answering.router import TierPrice, plan_route
+from tests.unit.test_router import COMPARISON, LARGE, MEDIUM, SIMPLE, SMALL
 
 OPEN = frozenset({"public", "internal"})
-SMALL = TierPrice("small", 1e-7, 4e-7, 500, 0, OPEN)  # e.g. an external API
-MEDIUM = TierPrice("medium", 1e-6, 4e-6, 800, 1)  # self-hosted: everything
-LARGE = TierPrice("large", 1e-5, 3e-5, 1000, 2, OPEN)
-TIERS = (SMALL, MEDIUM, LARGE)
-SOURCES = (800, 700, 600, 500)
-SIMPLE = RoutingInput("What is the VPN address?", (0.82, 0.51), 1, SOURCES, 200)
-COMPARISON = RoutingInput(
-    "Compare the parental leave policy in the US handbook versus the UK handbook "
-    "and the contractor guide",
-    (0.61, 0.59, 0.55),
-    3,
-    SOURCES,
-    200,
-)
+# The same prices; small (e.g. an external API) and large may receive public and internal
+# documents only, medium (self-hosted) everything.
+SMALL = replace(SMALL, allowed_classifications=OPEN)
+LARGE = replace(LARGE, allowed_classifications=OPEN)
+TIERS: tuple[TierPrice, ...] = (SMALL, MEDIUM, LARGE)
 SENSITIVE = ("internal", "public", "confidential", "internal")
 
 
