@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -111,15 +111,13 @@ class TopicRule:
         allow_examples: Sequence[str] = (),
         threshold: float | None = None,
     ) -> TopicRule:
-        return TopicRule(
-            self.name,
-            self.action,
-            self.message,
-            (*self.patterns, *patterns),
-            (*self.examples, *examples),
-            (*self.allow_patterns, *allow_patterns),
-            (*self.allow_examples, *allow_examples),
-            threshold if threshold is not None else self.threshold,
+        return replace(
+            self,
+            patterns=(*self.patterns, *patterns),
+            examples=(*self.examples, *examples),
+            allow_patterns=(*self.allow_patterns, *allow_patterns),
+            allow_examples=(*self.allow_examples, *allow_examples),
+            threshold=threshold if threshold is not None else self.threshold,
         )
 
 
@@ -249,9 +247,9 @@ class PolicyGate:
                 continue
             if rule is self.config.human:
                 check.human = found
-            elif check.topic is None:
+            else:
                 check.topic = found
-                break  # a topic rule decides; the human rule would not change the outcome
+                break  # the first topic rule decides; the human rule comes last
         return check
 
     def _evaluate(
