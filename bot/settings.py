@@ -192,7 +192,7 @@ class TopicSettings(RuleSettings):
 
 
 class HumanRequestSettings(RuleSettings):
-    """ "Talk to a human": the built-in patterns and examples plus these."""
+    """The built-in "talk to a human" rule, extended by these patterns and examples."""
 
     enabled: bool = True
 

@@ -98,18 +98,8 @@ class SqlCatalog:
         rows = await self._reads.all(_CHUNKS_FOR_PASSAGES, {"ids": list(set(passage_ids))})
         found: dict[str, StoredChunk] = {}
         levels: dict[str, list[str]] = {}
-        for (
-            chunk_id,
-            passage_id,
-            document_id,
-            page,
-            headings,
-            key,
-            title,
-            source,
-            body,
-            level,
-        ) in rows:
+        for row in rows:
+            chunk_id, passage_id, document_id, page, headings, key, title, source, body, level = row
             levels.setdefault(passage_id, []).append(level)
             if passage_id not in found:
                 found[passage_id] = StoredChunk(
