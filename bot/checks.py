@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.settings import Settings
+from bot.settings import RuleSettings, Settings
+from core.classification import LEVELS
 
 OK, PROBLEM, OFF = "ok", "problem", "off"
 
@@ -34,6 +35,7 @@ def configuration_checks(settings: Settings) -> list[Check]:
         _embeddings(settings),
         *_tiers(settings),
         _slack(settings),
+        *_governance(settings),
     ]
 
 
@@ -161,6 +163,51 @@ def _slack(settings: Settings) -> Check:
     transport = "Socket Mode" if socket else "HTTP events"
     present = ", ".join(sorted(environment))
     return Check("slack", OK, f"{workspaces} over {transport} ({present} set)")
+
+
+def _governance(settings: Settings) -> list[Check]:
+    """What the policy lets through and where documents may go (README "Governance")."""
+    p = settings.policy
+    tools = "allowed" if p.allow_tools else "off"
+    rules = [
+        f"{t.name} → {t.action} ({_rule_summary(t, p.example_threshold)})"
+        for t in p.prohibited_topics
+    ]
+    h = p.human_request
+    human = f"built-in + {_rule_summary(h, p.example_threshold)}" if h.enabled else "off (disabled)"
+    default = settings.ingest.default_classification
+    tiers = [f"'{t.name}' ← {', '.join(t.allowed_classifications)}" for t in settings.models.tiers]
+    unreachable = [
+        level
+        for level in LEVELS
+        if settings.models.tiers
+        and not any(level in t.allowed_classifications for t in settings.models.tiers)
+    ]
+    boundary = f"documents default to {default}; " + (
+        "; ".join(tiers) if tiers else "no model tier (extractive answers only)"
+    )
+    if unreachable:
+        boundary += f"; {', '.join(unreachable)} sources are answered with quoted passages"
+    languages = ", ".join(p.question_languages)
+    return [
+        Check("governance.tools", OK, f"external tools {tools} (recorded on every trace)"),
+        Check(
+            "governance.topics",
+            OK,
+            "; ".join(rules) + f" (word forms in {languages})" if rules else "no topic rules",
+        ),
+        Check("governance.human_request", OK, human),
+        Check("governance.boundaries", OK, boundary),
+    ]
+
+
+def _rule_summary(rule: RuleSettings, default_threshold: float) -> str:
+    threshold = rule.threshold if rule.threshold is not None else default_threshold
+    allowed = len(rule.allow_patterns) + len(rule.allow_examples)
+    return (
+        f"{len(rule.patterns)} patterns, {len(rule.examples)} examples at ≥ {threshold:.2f}, "
+        f"{allowed} allowed near-misses"
+    )
 
 
 def _safe_url(url: object) -> str:

@@ -50,6 +50,7 @@ async def search(services: Services, params: dict[str, Any]) -> list[dict]:
                         "source": h.chunk.source,
                         "page": h.chunk.page,
                         "score": h.score,
+                        "classification": h.chunk.classification,
                     }
                     for h in result.hits
                 ],

@@ -28,6 +28,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.answering.policy import DEFAULT_EXAMPLE_THRESHOLD
+from core.answering.wordforms import DEFAULT_LANGUAGES
+from core.classification import DEFAULT_LEVEL, LEVELS
+
 CONFIG_ENV = "ANSWERDESK_CONFIG"
 
 
@@ -82,6 +86,7 @@ class _Section(BaseModel):
 
 
 Secret = SecretStr | None
+Classification = Literal["public", "internal", "confidential", "restricted"]  # core LEVELS
 
 
 class EmbeddingSettings(_Section):
@@ -97,6 +102,8 @@ class IngestSettings(_Section):
     chunk_max_chars: int = Field(default=900, ge=200, le=4000)
     chunk_overlap_chars: int = Field(default=150, ge=0, le=1000)
     near_duplicate_similarity: float = Field(default=0.95, gt=0, le=1)
+    # For documents no front matter or ACL file rule classifies.
+    default_classification: Classification = DEFAULT_LEVEL
 
 
 class RetrievalSettings(_Section):
@@ -117,6 +124,10 @@ class TierSettings(_Section):
     max_output_tokens: int = Field(default=500, gt=0, le=32000)
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+    # The document classifications this tier may receive (data boundary; default: all).
+    allowed_classifications: list[Classification] = Field(
+        default_factory=lambda: list(LEVELS), min_length=1
+    )
 
 
 class BudgetSettings(_Section):
@@ -142,19 +153,25 @@ class ModelsSettings(_Section):
         return self
 
 
-class TopicSettings(_Section):
-    name: str = Field(min_length=1)
-    patterns: list[str] = Field(min_length=1)  # regexes, or plain words and phrases
-    action: Literal["refuse", "handoff"] = "refuse"
-    message: str = Field(min_length=1)
+class RuleSettings(_Section):
+    """What a question is matched with (README "Governance"): `patterns` (plain words and
+    phrases match every word form; regex syntax is a regex), `examples` (questions on the
+    topic, matched by embedding similarity ≥ `threshold`), and the near-misses the rule lets
+    through: `allow_patterns`, `allow_examples`."""
+
+    patterns: list[str] = Field(default_factory=list)
+    examples: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    allow_patterns: list[str] = Field(default_factory=list)
+    allow_examples: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    threshold: float | None = Field(default=None, gt=0, le=1)  # None: policy.example_threshold
 
     @model_validator(mode="after")
-    def _patterns_compile(self) -> TopicSettings:
+    def _patterns_compile(self) -> RuleSettings:
         import re
 
         from core.answering.policy import compile_pattern
 
-        for pattern in self.patterns:
+        for pattern in (*self.patterns, *self.allow_patterns):
             try:
                 compile_pattern(pattern)
             except re.error as exc:
@@ -162,13 +179,53 @@ class TopicSettings(_Section):
         return self
 
 
+class TopicSettings(RuleSettings):
+    name: str = Field(min_length=1)
+    action: Literal["refuse", "handoff"] = "refuse"
+    message: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> TopicSettings:
+        if not self.patterns and not self.examples:
+            raise ValueError(f"topic rule {self.name!r} needs patterns or examples")
+        return self
+
+
+class HumanRequestSettings(RuleSettings):
+    """The built-in "talk to a human" rule, extended by these patterns and examples."""
+
+    enabled: bool = True
+
+
 class PolicySettings(_Section):
     require_citations: bool = True
     max_question_chars: int = Field(default=4000, ge=10, le=100_000)
     prohibited_topics: list[TopicSettings] = Field(default_factory=list)
+    human_request: HumanRequestSettings = Field(default_factory=HumanRequestSettings)
+    # Chosen by measurement: benchmarks/governance.py over tests/data/governance.jsonl.
+    example_threshold: float = Field(default=DEFAULT_EXAMPLE_THRESHOLD, gt=0, le=1)
+    # The languages questions are written in: word forms are matched with their Snowball
+    # stemmers, and the language detector chooses among these.
+    question_languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     language: str = Field(default="auto", pattern=r"^(auto|[a-z]{2,3}(-[A-Za-z]{2,4})?)$")
     pii_redaction: bool = True
     allow_tools: bool = False
+
+    @model_validator(mode="after")
+    def _languages_supported(self) -> PolicySettings:
+        from core.answering.wordforms import supported_languages
+
+        known = supported_languages()
+        unknown = [code for code in self.question_languages if code not in known]
+        if unknown or not self.question_languages:
+            raise ValueError(
+                f"question_languages must be among {', '.join(known)} "
+                f"(got {', '.join(unknown) or 'none'})"
+            )
+        names = [t.name for t in self.prohibited_topics]
+        if len(names) != len(set(names)) or "asks_for_human" in names:
+            raise ValueError("topic rule names must be unique and not 'asks_for_human'")
+        return self
 
 
 class CacheSettings(_Section):

@@ -24,11 +24,17 @@ from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
-from bot.settings import ConfigError, Settings, SlackSettings
+from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
-from core.answering.policy import TopicRule, compile_pattern
+from core.answering.policy import (
+    HUMAN_RULE,
+    Pattern,
+    PolicyConfig,
+    TopicRule,
+    compile_pattern,
+)
 from core.answering.prompt import release_id
 from core.answering.service import AnswerService
 from core.cache import CacheConfig, SemanticCache
@@ -148,6 +154,7 @@ async def build_services(
             chunk_max_chars=i.chunk_max_chars,
             chunk_overlap_chars=i.chunk_overlap_chars,
             near_duplicate_similarity=i.near_duplicate_similarity,
+            default_classification=i.default_classification,
         ),
     )
     traces = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
@@ -160,6 +167,7 @@ async def build_services(
         cache_store,
         CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
         config.release,
+        {tier.name: tier.allowed_classifications for tier in config.tiers},
     )
     tickets = DbTicketQueue(engine, settings.tickets.url_base)
     answers = AnswerService(
@@ -192,7 +200,11 @@ async def build_services(
 def answer_config(settings: Settings) -> AnswerConfig:
     m = settings.models
     tiers = tuple(
-        TierSpec(**tier.model_dump(exclude={"api_key"}), api_key=_reveal(tier.api_key))
+        TierSpec(
+            **tier.model_dump(exclude={"api_key", "allowed_classifications"}),
+            api_key=_reveal(tier.api_key),
+            allowed_classifications=frozenset(tier.allowed_classifications),
+        )
         for tier in m.tiers
     )
     # Secrets are not part of a release: rotating a key changes no answer.
@@ -201,10 +213,6 @@ def answer_config(settings: Settings) -> AnswerConfig:
         + settings.retrieval.model_dump_json()
     )
     p = settings.policy
-    topics = tuple(
-        TopicRule(t.name, tuple(compile_pattern(x) for x in t.patterns), t.action, t.message)
-        for t in p.prohibited_topics
-    )
     g = settings.gate
     return AnswerConfig(
         tiers=tiers,
@@ -217,7 +225,7 @@ def answer_config(settings: Settings) -> AnswerConfig:
         breaker_cooldown_s=m.breaker.cooldown_s,
         redaction=settings.tracing.redaction,
         release=release_id(routing),
-        topics=topics,
+        policy=policy_config(p),
         pii_redaction=p.pii_redaction,
         language=p.language,
         allow_tools=p.allow_tools,
@@ -225,6 +233,40 @@ def answer_config(settings: Settings) -> AnswerConfig:
         memory_turns=settings.memory.turns,
         memory_max_age_s=settings.memory.max_age_s,
     )
+
+
+def policy_config(p: PolicySettings) -> PolicyConfig:
+    """Topic rules and the human-request rule (built-in, extended by the settings)."""
+
+    def compiled(patterns: list[str]) -> tuple[Pattern, ...]:
+        return tuple(compile_pattern(x) for x in patterns)
+
+    topics = tuple(
+        TopicRule(
+            t.name,
+            t.action,
+            t.message,
+            compiled(t.patterns),
+            tuple(t.examples),
+            compiled(t.allow_patterns),
+            tuple(t.allow_examples),
+            t.threshold,
+        )
+        for t in p.prohibited_topics
+    )
+    h = p.human_request
+    human = (
+        HUMAN_RULE.extended(
+            compiled(h.patterns),
+            h.examples,
+            compiled(h.allow_patterns),
+            h.allow_examples,
+            h.threshold,
+        )
+        if h.enabled
+        else None
+    )
+    return PolicyConfig(topics, human, p.example_threshold, tuple(p.question_languages))
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -5,10 +5,15 @@ default: [public]
 rules:                    # first match wins; globs relative to the ingested root
   - match: "hr/**"
     allow: ["group:hr", "user:ceo@example.com"]
+    classification: confidential
+  - match: "**/board-*.md"
+    classification: restricted   # a rule may set only the classification
 ```
 Globs are matched against the POSIX path relative to the ingested root. `*` and `?` stay
 inside one path segment, `**` spans segments. A pattern with no `/` also matches the file
-name at any depth, as in .gitignore.
+name at any depth, as in .gitignore. The ACL comes from the first matching rule with
+`allow`, the classification from the first matching rule with `classification` (else the
+configured default), so the two can be written independently.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from typing import Any
 
 import yaml
 
+from core.classification import ClassificationError, parse_level
 from core.principals import PUBLIC, PrincipalError, parse_principals
+
+_RULE_KEYS = {"match", "allow", "classification"}
 
 
 class AclFileError(ValueError):
@@ -31,8 +39,9 @@ class AclFileError(ValueError):
 @dataclass(frozen=True, slots=True)
 class AclRule:
     pattern: str
-    allow: frozenset[str]
+    allow: frozenset[str] | None  # None: the rule only classifies
     regex: re.Pattern[str]
+    classification: str | None = None
 
     def matches(self, relpath: str) -> bool:
         if self.regex.fullmatch(relpath):
@@ -47,9 +56,16 @@ class AclPolicy:
 
     def acl_for(self, relpath: str) -> frozenset[str]:
         for rule in self.rules:
-            if rule.matches(relpath):
+            if rule.allow is not None and rule.matches(relpath):
                 return rule.allow
         return self.default
+
+    def classification_for(self, relpath: str) -> str | None:
+        """The first matching rule's classification; None: the configured default."""
+        for rule in self.rules:
+            if rule.classification is not None and rule.matches(relpath):
+                return rule.classification
+        return None
 
 
 DEFAULT_POLICY = AclPolicy(default=frozenset({PUBLIC}))
@@ -90,15 +106,28 @@ def policy_from_mapping(data: Any) -> AclPolicy:
         if not isinstance(raw_rules, list):
             raise AclFileError("'rules' must be a list")
         for index, raw in enumerate(raw_rules, start=1):
-            if not isinstance(raw, Mapping) or set(raw) != {"match", "allow"}:
-                raise AclFileError(f"rule {index} must have exactly 'match' and 'allow'")
+            keys = set(raw) if isinstance(raw, Mapping) else set()
+            if "match" not in keys or not keys & {"allow", "classification"} or keys - _RULE_KEYS:
+                raise AclFileError(
+                    f"rule {index} must have 'match' and 'allow' and/or 'classification' "
+                    "(and nothing else)"
+                )
             pattern = raw["match"]
             if not isinstance(pattern, str) or not pattern.strip():
                 raise AclFileError(f"rule {index}: 'match' must be a non-empty glob string")
             pattern = pattern.strip().lstrip("./")
-            allow = parse_principals(_as_list(raw["allow"], f"rule {index} allow"))
-            rules.append(AclRule(pattern=pattern, allow=allow, regex=glob_to_regex(pattern)))
-    except PrincipalError as exc:
+            allow = (
+                parse_principals(_as_list(raw["allow"], f"rule {index} allow"))
+                if "allow" in raw
+                else None
+            )
+            level = (
+                parse_level(raw["classification"], f"rule {index} classification")
+                if "classification" in raw
+                else None
+            )
+            rules.append(AclRule(pattern, allow, glob_to_regex(pattern), level))
+    except (PrincipalError, ClassificationError) as exc:
         raise AclFileError(str(exc)) from exc
     return AclPolicy(default=default, rules=tuple(rules))
 
@@ -122,6 +151,16 @@ def acl_from_front_matter(front_matter: Mapping[str, Any]) -> frozenset[str] | N
         return parse_principals(_as_list(front_matter["acl"], "front matter acl"))
     except PrincipalError as exc:
         raise AclFileError(f"front matter: {exc}") from exc
+
+
+def classification_from_front_matter(front_matter: Mapping[str, Any]) -> str | None:
+    """Markdown front matter `classification: ...` overrides the ACL file and the default."""
+    if "classification" not in front_matter:
+        return None
+    try:
+        return parse_level(front_matter["classification"], "front matter classification")
+    except ClassificationError as exc:
+        raise AclFileError(str(exc)) from exc
 
 
 def _as_list(value: Any, where: str) -> list[str]:

@@ -11,18 +11,25 @@ document's version. A lookup is a hit only when, for the best similar entries:
      entry: it still finds every document the cached answer cites (two similar questions
      about different things retrieve different documents), and its top documents were all
      in the entry's context (a requester who may read more than the original asker would
-     get a fuller fresh answer, so they get one).
+     get a fuller fresh answer, so they get one);
+  6. the data boundary holds for the model tier that wrote the answer: it may receive the
+     classification of every chunk of the entry's context *and* of every chunk a fresh
+     answer for this requester would put into context (their retrieval). A fresh answer
+     for a requester whose context that tier could not receive would have been routed
+     elsewhere (or quoted), so the cached one is not served to them either. Extractive
+     answers went to no model and pass.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.cache_guard import decisive_difference
+from core.classification import ALL_LEVELS, not_allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,7 @@ class ContextChunk:
     document_id: str
     acl_key: str
     version: str  # the document's version when the answer was made
+    classification: str = "restricted"  # unrecorded (older entries): fail closed
 
 
 @dataclass(slots=True)
@@ -80,16 +88,31 @@ class CacheStore(Protocol):
 # Access check and document versions are asked of the caller, who knows the catalog.
 AllowsAcl = Callable[[str], Awaitable[bool]]
 DocumentVersions = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
-# Documents retrieval finds for the new question under the requester's permissions, best first.
-RetrievedDocuments = Callable[[], Awaitable[list[str]]]
+# What retrieval finds for the new question under the requester's permissions, best first:
+# (document id, classification) of each chunk a fresh answer would put into context.
+RetrievedContext = Callable[[], Awaitable[list[tuple[str, str]]]]
 TOP_DOCUMENTS_CHECKED = 3
+NO_MODEL_TIERS = frozenset({"extractive", "sources"})  # answers no model wrote
 
 
 class SemanticCache:
-    def __init__(self, store: CacheStore, config: CacheConfig, release: str) -> None:
+    def __init__(
+        self,
+        store: CacheStore,
+        config: CacheConfig,
+        release: str,
+        tiers: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self._store = store
         self.config = config
         self.release = release
+        self._tiers = dict(tiers or {})  # model tier → classifications it may receive
+
+    def receivable(self, tier: str | None) -> frozenset[str]:
+        """The classifications the tier that wrote an answer may receive."""
+        if tier is None or tier in NO_MODEL_TIERS:
+            return ALL_LEVELS
+        return self._tiers.get(tier, frozenset())  # a tier no longer configured: nothing
 
     async def lookup(
         self,
@@ -97,7 +120,7 @@ class SemanticCache:
         question: str,
         allows: AllowsAcl,
         versions: DocumentVersions,
-        retrieved: RetrievedDocuments,
+        retrieved: RetrievedContext,
         now: float | None = None,
     ) -> CacheDecision:
         if not self.config.enabled:
@@ -136,7 +159,7 @@ class SemanticCache:
         question: str,
         allows: AllowsAcl,
         versions: DocumentVersions,
-        retrieved: RetrievedDocuments,
+        retrieved: RetrievedContext,
         now: float,
     ) -> str | None:
         if entry.release != self.release:
@@ -153,13 +176,22 @@ class SemanticCache:
         for chunk in entry.context:
             if current.get(chunk.document_id) != chunk.version:
                 return "a source document changed or was deleted"
-        documents = await retrieved()
+        tier = entry.answer.get("tier")
+        receivable = self.receivable(tier)
+        refused = not_allowed((c.classification for c in entry.context), receivable)
+        if refused:
+            return f"tier '{tier}' may not receive the entry's {', '.join(refused)} sources"
+        context = await retrieved()
+        documents = list(dict.fromkeys(document for document, _ in context))
         cited = {c["document_id"] for c in entry.answer.get("citations", [])}
         if cited - set(documents):
             return "retrieval for this question does not find the cited documents"
         used = {c.document_id for c in entry.context}
         if set(documents[:TOP_DOCUMENTS_CHECKED]) - used:
             return "retrieval for this requester finds documents the cached answer did not use"
+        refused = not_allowed((level for _, level in context), receivable)
+        if refused:
+            return f"tier '{tier}' could not receive this requester's {', '.join(refused)} sources"
         return None
 
     async def store(

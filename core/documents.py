@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.classification import DEFAULT_LEVEL
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentRecord:
@@ -17,6 +19,7 @@ class DocumentRecord:
     content_hash: str
     acl: frozenset[str]
     updated_at: datetime
+    classification: str = DEFAULT_LEVEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ class StoredChunk:
     heading_path: tuple[str, ...]
     text: str
     acl_key: str
+    # The document's; for a passage shared by several documents, the strictest of theirs.
+    classification: str = "restricted"  # unset: fail closed (no limited tier receives it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class IndexedDocument:
     source: str
     content_hash: str
     acl_key: str
+    classification: str = DEFAULT_LEVEL
 
 
 def sha256(text: str | bytes) -> str:

@@ -57,6 +57,7 @@ class ChromaSqlCacheStore:
                             "document_id": c.document_id,
                             "acl_key": c.acl_key,
                             "version": c.version,
+                            "classification": c.classification,
                         }
                         for c in entry.context
                     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Integer, Text, bindparam, cast, delete, func, select, text, update
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.db.engine import sessionmaker
 from adapters.db.models import AclSet, Chunk, Document, IndexState, Passage
 from adapters.db.reader import row_reader
+from core.classification import strictest
 from core.documents import ChunkRecord, DocumentRecord, IndexedDocument, StoredChunk
 from core.principals import acl_key
 
@@ -41,6 +43,7 @@ _CHUNKS_FOR_PASSAGES = (
         Document.title,
         Document.source,
         Passage.text,
+        Document.classification,
     )
     .join(Document, Document.id == Chunk.document_id)
     .join(Passage, Passage.id == Chunk.passage_id)
@@ -87,12 +90,17 @@ class SqlCatalog:
         return {key: int(count) for key, count in rows}
 
     async def chunks_for_passages(self, passage_ids: Sequence[str]) -> dict[str, StoredChunk]:
-        """The current chunk for each passage (the first by document and position)."""
+        """The current chunk for each passage (the first by document and position). A passage
+        shared by documents (the same text under the same ACL) carries the strictest of their
+        classifications: its text is that sensitive somewhere."""
         if not passage_ids:
             return {}
         rows = await self._reads.all(_CHUNKS_FOR_PASSAGES, {"ids": list(set(passage_ids))})
         found: dict[str, StoredChunk] = {}
-        for chunk_id, passage_id, document_id, page, headings, key, title, source, body in rows:
+        levels: dict[str, list[str]] = {}
+        for row in rows:
+            chunk_id, passage_id, document_id, page, headings, key, title, source, body, level = row
+            levels.setdefault(passage_id, []).append(level)
             if passage_id not in found:
                 found[passage_id] = StoredChunk(
                     chunk_id=chunk_id,
@@ -105,7 +113,10 @@ class SqlCatalog:
                     text=body,
                     acl_key=key,
                 )
-        return found
+        return {
+            pid: replace(chunk, classification=strictest(levels[pid]))
+            for pid, chunk in found.items()
+        }
 
     async def lexical_search(
         self, query: str, acl_keys: Collection[str], limit: int
@@ -131,22 +142,27 @@ class SqlCatalog:
             rows = (
                 await session.execute(
                     select(
-                        Document.id, Document.source, Document.content_hash, Document.acl_key
+                        Document.id,
+                        Document.source,
+                        Document.content_hash,
+                        Document.acl_key,
+                        Document.classification,
                     ).where(Document.root == root)
                 )
             ).all()
-        return {i: IndexedDocument(source=s, content_hash=h, acl_key=k) for i, s, h, k in rows}
+        return {i: IndexedDocument(s, h, k, c) for i, s, h, k, c in rows}
 
     async def document_versions(self, document_ids: Sequence[str]) -> dict[str, str]:
-        """Each document's version: its content hash and ACL key (either changing counts)."""
+        """Each document's version: its content hash, ACL key and classification (any of
+        them changing counts)."""
         if not document_ids:
             return {}
         rows = await self._reads.all(
-            select(Document.id, Document.content_hash, Document.acl_key).where(
-                Document.id.in_(list(document_ids))
-            )
+            select(
+                Document.id, Document.content_hash, Document.acl_key, Document.classification
+            ).where(Document.id.in_(list(document_ids)))
         )
-        return {i: f"{h}:{k}" for i, h, k in rows}
+        return {i: f"{h}:{k}:{c}" for i, h, k, c in rows}
 
     async def existing_passages(self, passage_ids: Sequence[str]) -> set[str]:
         if not passage_ids:
@@ -182,6 +198,7 @@ class SqlCatalog:
                     updated_at=document.updated_at,
                     ingested_at=datetime.now(UTC),
                     chunk_count=len(chunks),
+                    classification=document.classification,
                 )
             )
             await self._add_passages(session, key, chunks)

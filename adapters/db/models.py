@@ -40,6 +40,8 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     chunk_count: Mapped[int] = mapped_column(Integer)
+    # public | internal | confidential | restricted; its chunks inherit it (migration 0006)
+    classification: Mapped[str] = mapped_column(String(16), default="internal")
 
 
 class Passage(Base):

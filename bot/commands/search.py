@@ -54,7 +54,10 @@ def _format(result: dict) -> str:
         lines.append(f"  note: {result['note']}")
     for n, hit in enumerate(result["hits"], start=1):
         page = f", p. {hit['page']}" if hit["page"] else ""
-        lines.append(f"  {n}. {hit['title']} — {hit['source']}{page} (score {hit['score']:.3f})")
+        lines.append(
+            f"  {n}. {hit['title']} — {hit['source']}{page} (score {hit['score']:.3f}, "
+            f"{hit['classification']})"
+        )
     if not result["hits"]:
         lines.append("  no readable documents match")
     return "\n".join(lines)

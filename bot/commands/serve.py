@@ -92,6 +92,7 @@ async def _warm_up(services: Any) -> None:
     import gc
 
     await asyncio.to_thread(services.embedder.embed, ["warm-up"])
+    await services.answers.warm_up()
     if services.settings.models.tiers:
         from adapters.llm.litellm_client import warm_up
         from bot.wiring import answer_config

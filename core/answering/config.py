@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
-from core.answering.policy import TopicRule
+from core.answering.policy import PolicyConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class AnswerConfig:
     breaker_cooldown_s: float = 30.0
     redaction: str = "pii"  # none | pii | all: message text in traces
     release: str = "dev"
-    topics: tuple[TopicRule, ...] = ()
+    policy: PolicyConfig = field(default_factory=PolicyConfig)  # topic rules, human request
     pii_redaction: bool = True  # before text reaches any model, cache entry or memory
     language: str = "auto"  # "auto" = the question's language, else a language code
     allow_tools: bool = False

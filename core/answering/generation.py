@@ -14,11 +14,13 @@ from core.answering.citations import check_citations
 from core.answering.config import AnswerConfig
 from core.answering.extractive import extract_answer, sources_only
 from core.answering.model import ModelClient, ModelError, TierSpec
+from core.answering.notices import boundary_notice
 from core.answering.notices import notice as _notice
 from core.answering.prompt import PromptSource, build_messages
 from core.answering.router import RoutePlan, RoutingInput, TierPrice, plan_route
 from core.answering.tracing import TraceRecorder
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
+from core.classification import not_allowed
 from core.retrieval import SearchHit
 
 _CANNOT_ANSWER = re.compile(
@@ -67,6 +69,9 @@ class TierGenerator:
                     for s in plan.steps
                 ],
                 budget_capped=plan.budget_capped,
+                context_classifications=[h.chunk.classification for h in hits],
+                boundary=plan.boundary,
+                boundary_changed=plan.boundary_changed,
             )
         notices: list[Notice] = []
         if plan.budget_capped:
@@ -97,6 +102,8 @@ class TierGenerator:
                         notices.append(_notice(NoticeCode.FALLBACK_TIER))
                     if "ratelimited" in attempts.failures:
                         notices.append(_notice(NoticeCode.MODEL_RATELIMITED))
+                    if plan.boundary_changed:
+                        notices.append(boundary_notice(plan.boundary, tier.name))
                     mode = Mode.DEGRADED if attempts.failures else Mode.ANSWER
                     answer = Answer(
                         request_id="",
@@ -113,6 +120,8 @@ class TierGenerator:
                 attempts.quality_escalations += 1
                 if attempts.quality_escalations > 1 or index == len(plan.steps) - 1:
                     if cannot:
+                        if plan.boundary_changed:
+                            notices.append(boundary_notice(plan.boundary, tier.name))
                         answer = Answer(
                             request_id="",
                             mode=Mode.ANSWER,
@@ -125,6 +134,8 @@ class TierGenerator:
                         return answer, sources
                     attempts.failures.append("uncited")
                     break
+        if plan.boundary:  # a tier the boundary kept out might have answered
+            notices.append(boundary_notice(plan.boundary, None))
         return self._fallback(text, hits, attempts, notices), hits
 
     async def _call_tier(
@@ -137,6 +148,13 @@ class TierGenerator:
         attempts: _Attempts,
         trace: TraceRecorder,
     ) -> str | None:
+        refused = not_allowed(
+            (h.chunk.classification for h in sources), tier.allowed_classifications
+        )
+        if refused:  # the plan never routes here; this guard keeps it so if that changes
+            trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: data boundary")
+            attempts.failures.append("boundary")
+            return None
         breaker = self._breakers[tier.name]
         if not breaker.allow():
             trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: circuit open")
@@ -186,6 +204,7 @@ class TierGenerator:
                 model=tier.model,
                 attempt=attempt,
                 outcome="ok",
+                classifications=sorted({h.chunk.classification for h in sources}),
                 input_tokens=reply.input_tokens,
                 output_tokens=reply.output_tokens,
                 cost_usd=reply.cost_usd,
@@ -201,7 +220,14 @@ class TierGenerator:
         for strength, tier in enumerate(self.config.tiers):
             in_price, out_price = self._models.prices(tier)
             prices.append(
-                TierPrice(tier.name, in_price, out_price, tier.max_output_tokens, strength)
+                TierPrice(
+                    tier.name,
+                    in_price,
+                    out_price,
+                    tier.max_output_tokens,
+                    strength,
+                    tier.allowed_classifications,
+                )
             )
         overhead = count(cheapest, build_messages(text, [])[0]["content"] + text) + 40
         return plan_route(
@@ -211,6 +237,7 @@ class TierGenerator:
                 distinct_documents=len({h.chunk.document_id for h in hits}),
                 context_tokens_by_source=tuple(count(cheapest, h.chunk.text) + 12 for h in hits),
                 prompt_overhead_tokens=overhead,
+                classifications=tuple(h.chunk.classification for h in hits),
             ),
             prices,
             max_cost_usd=self.config.max_cost_per_request_usd,
@@ -270,6 +297,7 @@ def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citatio
                 source=chunk.source,
                 page=chunk.page,
                 url=None,
+                classification=chunk.classification,
             )
         )
     return out

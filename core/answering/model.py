@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.classification import ALL_LEVELS
+
 
 @dataclass(frozen=True, slots=True)
 class TierSpec:
@@ -18,6 +20,8 @@ class TierSpec:
     max_output_tokens: int = 500
     input_cost_per_token: float | None = None  # overrides the provider price map
     output_cost_per_token: float | None = None
+    # Document classifications this tier may receive (core/classification.py).
+    allowed_classifications: frozenset[str] = ALL_LEVELS
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,24 @@ MESSAGES = {
     "passages are shown instead.",
     NoticeCode.NO_SOURCES: "Nothing in the documents available to this conversation matches "
     "the question.",
+    NoticeCode.DATA_BOUNDARY: "Some sources may not be sent to the preferred answer model, so "
+    "another model or quoted passages answered.",
 }
 
 
 def notice(code: NoticeCode) -> Notice:
     return Notice(str(code), MESSAGES[code])
+
+
+def boundary_notice(boundary: dict[str, list[str]], answered_by: str | None) -> Notice:
+    """`data_boundary`, saying which classifications kept which tiers out, and what answered
+    instead (a tier's name, or None for quoted passages)."""
+    levels = sorted({level for found in boundary.values() for level in found})
+    tiers = ", ".join(f"'{name}'" for name in boundary)
+    model = "model" if len(boundary) == 1 else "models"
+    instead = f"the '{answered_by}' model answered" if answered_by else "quoted passages are shown"
+    return Notice(
+        str(NoticeCode.DATA_BOUNDARY),
+        f"Some sources are classified {' and '.join(levels)}, which the {tiers} {model} may "
+        f"not receive, so {instead} instead.",
+    )

@@ -27,6 +27,13 @@ Budget: costs are worst case (the full ``max_output_tokens`` is billed). The des
 gets all sources if that fits ``max_cost_usd``; otherwise the lowest-ranked sources are
 dropped (never below ``min_sources``), then cheaper tiers are tried the same way. If no
 tier fits, the plan has no steps and the caller answers extractively.
+
+Data boundary: a tier whose ``allowed_classifications`` lack the classification of any
+retrieved source is left out of the plan altogether (neither chosen nor a fallback); the
+boundary is judged on the whole retrieved context, never worked around by dropping the
+sensitive sources. The nearest allowed tier is chosen instead (cheaper first, as for the
+budget), and with none the caller answers extractively. ``boundary_changed`` says whether
+the boundary changed the outcome.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from core.classification import ALL_LEVELS, not_allowed
 
 WEIGHTS: dict[str, float] = {
     "length": 0.10,
@@ -75,6 +84,7 @@ class TierPrice:
     output_cost_per_token: float
     max_output_tokens: int
     strength: int  # 0 = cheapest tier, increasing (position in the configured list)
+    allowed_classifications: frozenset[str] = ALL_LEVELS
 
     def __post_init__(self) -> None:
         if self.input_cost_per_token < 0 or self.output_cost_per_token < 0:
@@ -90,6 +100,7 @@ class RoutingInput:
     distinct_documents: int  # distinct documents among the hits that will go into context
     context_tokens_by_source: tuple[int, ...]  # token count of each source in rank order
     prompt_overhead_tokens: int  # system prompt + question tokens
+    classifications: tuple[str, ...] = ()  # of each source, in rank order
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,9 @@ class RoutePlan:
     steps: tuple[RouteStep, ...]  # first = chosen tier, then fallbacks; all within budget
     budget_capped: bool  # the budget trimmed context or changed the chosen tier
     reason: str
+    # tier → classifications in the context it may not receive (left out of the plan)
+    boundary: dict[str, list[str]] = field(default_factory=dict)
+    boundary_changed: bool = False  # the boundary changed the chosen tier (or left none)
 
 
 def estimate_cost(price: TierPrice, input_tokens: int) -> float:
@@ -266,22 +280,46 @@ def plan_route(
     # With fewer sources than min_sources there is nothing to trim, so use what there is.
     floor = min(min_sources, n_sources)
     desired = min(max(math.floor(complexity.score * len(ordered)), 0), len(ordered) - 1)
-    fit = [_fit(t, inp, max_cost_usd, floor) for t in ordered]
+    boundary = {
+        t.name: levels
+        for t in ordered
+        if (levels := not_allowed(inp.classifications, t.allowed_classifications))
+    }
+    fits = [_fit(t, inp, max_cost_usd, floor) for t in ordered]
+    fit = [None if t.name in boundary else f for t, f in zip(ordered, fits, strict=True)]
     want = ordered[desired].name
     head = f"complexity {complexity.score:.2f} → desired tier '{want}' ({desired + 1} of "
     head += f"{len(ordered)})"
     cap = "no cost cap" if max_cost_usd is None else f"cap {_usd(max_cost_usd)}"
 
     picked = _choose(desired, fit)
+    # What the budget alone and the boundary alone would pick: whichever differs from the
+    # outcome is what changed it.
+    unbounded = _choose(desired, fits)
+    ideal = _choose(
+        desired, [None if t.name in boundary else _fit(t, inp, None, floor) for t in ordered]
+    )
+    boundary_changed = bool(boundary) and _tier(picked) != _tier(unbounded)
+    if boundary:
+        head += "; data boundary: " + "; ".join(
+            f"'{name}' may not receive {', '.join(levels)} sources"
+            for name, levels in boundary.items()
+        )
+    if ideal is None:
+        reason = f"{head}; no tier may receive these sources; answer extractively"
+        return RoutePlan(complexity, (), False, reason, boundary, True)
+    if boundary and picked is not None:
+        desired, want = ideal[0], ideal[1].tier  # the budget is judged from the allowed tier
     if picked is None:
+        allowed = next(t for t in ordered if t.name not in boundary)
         cheapest = estimate_cost(
-            ordered[0], inp.prompt_overhead_tokens + sum(inp.context_tokens_by_source[:floor])
+            allowed, inp.prompt_overhead_tokens + sum(inp.context_tokens_by_source[:floor])
         )
         reason = (
             f"{head}; no tier fits the {cap} even with {_sources(floor)} (cheapest: "
-            f"'{ordered[0].name}' at {_usd(cheapest)}); answer extractively"
+            f"'{allowed.name}' at {_usd(cheapest)}); answer extractively"
         )
-        return RoutePlan(complexity, (), True, reason)
+        return RoutePlan(complexity, (), True, reason, boundary, boundary_changed)
 
     chosen, first = picked
     # Fallbacks: stronger tiers first (a failure may mean the question was too hard), then
@@ -301,4 +339,9 @@ def plan_route(
         reason += f"{verb} to {detail}"
     if len(steps) > 1:
         reason += "; fallbacks: " + ", ".join(s.tier for s in steps[1:])
-    return RoutePlan(complexity, steps, trimmed or chosen != desired, reason)
+    capped = trimmed or chosen != desired
+    return RoutePlan(complexity, steps, capped, reason, boundary, boundary_changed)
+
+
+def _tier(picked: tuple[int, RouteStep] | None) -> str | None:
+    return picked[1].tier if picked else None

@@ -5,9 +5,10 @@ still ends in an Answer with a visible notice: no exception reaches a chat user.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -19,7 +20,7 @@ from core.answering.generation import TierGenerator
 from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
 from core.answering.model import ModelClient
 from core.answering.notices import notice
-from core.answering.policy import asks_for_human, matching_topic
+from core.answering.policy import PolicyGate
 from core.answering.redaction import redact_for_trace, redact_pii
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
@@ -60,6 +61,11 @@ class AnswerService:
         self._versions = versions  # document id → current version (for the cache)
         self.config = config
         self._generator = TierGenerator(models, config)
+        self._policy = PolicyGate(config.policy, self._encode_many)
+
+    async def warm_up(self) -> None:
+        """What the first question would otherwise load: the policy gate's parts."""
+        await self._policy.warm_up()
 
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
@@ -93,25 +99,33 @@ class AnswerService:
 
     async def _answer(self, question: Question, trace: TraceRecorder) -> Answer:
         text = question.text.strip()
+        vector: list[float] | None = None
         with trace.stage("policy") as stage:
             refusal = self._precheck(text)
-            topic = matching_topic(self.config.topics, text) if not refusal else None
-            human = not refusal and asks_for_human(text)
             redacted = redact_pii(text) if self.config.pii_redaction else None
+            safe_text = redacted.text if redacted else text
+            checked = None
+            if not refusal:
+                # The question's embedding serves the examples here and retrieval later.
+                if self._policy.needs_embedding:
+                    vector = await self._encode(safe_text, stage)
+                checked = await self._policy.check(text, vector, question.locale)
+            topic = checked.topic.rule if checked and checked.topic else None
+            human = bool(checked and checked.human)
             stage.update(
                 result=refusal or "ok",
                 topic_rule=topic.name if topic else None,
                 topic_action=topic.action if topic else None,
                 asked_for_human=human,
+                **(checked.to_trace() if checked else {}),
                 pii_redacted=redacted.counts if redacted else "off",
                 allow_tools=self.config.allow_tools,
                 require_citations=self.config.require_citations,
             )
         if refusal:
             return Answer(request_id="", mode=Mode.REFUSED, text=refusal)
-        safe_text = redacted.text if redacted else text
         if topic and topic.action == "refuse":
-            return Answer(request_id="", mode=Mode.REFUSED, text=topic.message)
+            return Answer(request_id="", mode=Mode.REFUSED, text=topic.message or "")
 
         with trace.stage("permissions") as stage:
             asker, access = await self._access(question)
@@ -138,12 +152,9 @@ class AnswerService:
                 stage["search_text"] = redact_for_trace(search_text, self.config.redaction)
 
         with trace.stage("embed") as stage:
-            try:
-                vector = await self._retriever.encode(search_text)
-            except Exception as exc:
-                log.warning("embedding failed", error=type(exc).__name__)
-                stage["error"] = type(exc).__name__
-                vector = None
+            stage["reused"] = vector is not None and search_text == safe_text
+            if not stage["reused"]:
+                vector = await self._encode(search_text, stage)
 
         retrieval: dict[str, Any] = {}
 
@@ -186,6 +197,7 @@ class AnswerService:
                 {
                     "chunk_id": h.chunk.chunk_id,
                     "document_id": h.chunk.document_id,
+                    "classification": h.chunk.classification,
                     "score": h.score,
                     "dense_rank": h.dense_rank,
                     "lexical_rank": h.lexical_rank,
@@ -237,6 +249,17 @@ class AnswerService:
         await self._remember(question, safe_text, search_text, answer)
         return answer
 
+    async def _encode(self, text: str, stage: dict[str, Any]) -> list[float] | None:
+        try:
+            return await self._retriever.encode(text)
+        except Exception as exc:
+            log.warning("embedding failed", error=type(exc).__name__)
+            stage["embedding_error"] = type(exc).__name__
+            return None
+
+    async def _encode_many(self, texts: Sequence[str]) -> list[list[float]]:
+        return list(await asyncio.gather(*(self._retriever.encode(t) for t in texts)))
+
     async def _history(self, question: Question, trace: TraceRecorder) -> list[Turn]:
         if self._memory is None or not question.conversation_id:
             return []
@@ -276,18 +299,18 @@ class AnswerService:
         with trace.stage("cache") as stage:
             try:
 
-                async def retrieved_documents() -> list[str]:
+                async def retrieved_context() -> list[tuple[str, str]]:
                     hits = (await retrieve()).hits
                     if not assess(hits, self.config.gate).confident:
                         return []  # a fresh answer would clarify: no cached answer either
-                    return list(dict.fromkeys(hit.chunk.document_id for hit in hits))
+                    return [(hit.chunk.document_id, hit.chunk.classification) for hit in hits]
 
                 decision = await self._cache.lookup(
                     vector,
                     search_text,
                     lambda key: self._retriever.allows(access, key),
                     self._versions,
-                    retrieved_documents,
+                    retrieved_context,
                 )
             except Exception as exc:  # a broken cache is a miss, never an error
                 log.warning("cache lookup failed", error=type(exc).__name__, exc_info=True)
@@ -355,6 +378,7 @@ class AnswerService:
                         h.chunk.document_id,
                         h.chunk.acl_key,
                         versions.get(h.chunk.document_id, "gone"),
+                        h.chunk.classification,
                     )
                     for h in context
                 ],
@@ -466,4 +490,5 @@ _NOT_CACHED = {
     str(NoticeCode.PRIVATE_ANSWER_AVAILABLE),
     str(NoticeCode.BUDGET_CAPPED),
     str(NoticeCode.FALLBACK_TIER),
+    str(NoticeCode.DATA_BOUNDARY),
 }

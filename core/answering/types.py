@@ -26,6 +26,7 @@ class NoticeCode(StrEnum):
     PRIVATE_ANSWER_AVAILABLE = "private_answer_available"
     CITATIONS_MISSING = "citations_missing"
     NO_SOURCES = "no_sources"
+    DATA_BOUNDARY = "data_boundary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class Citation:
     source: str
     page: int | None
     url: str | None = None
+    classification: str | None = None  # the source's (core/classification.py)
 
 
 @dataclass(slots=True)

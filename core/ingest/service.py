@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.acl import AclPolicy, acl_from_front_matter
+from core.acl import AclPolicy, acl_from_front_matter, classification_from_front_matter
+from core.classification import DEFAULT_LEVEL
 from core.documents import (
     ChunkRecord,
     DocumentRecord,
@@ -34,6 +35,7 @@ class IngestConfig:
     chunk_max_chars: int = 900
     chunk_overlap_chars: int = 150
     near_duplicate_similarity: float = 0.95
+    default_classification: str = DEFAULT_LEVEL
 
 
 @dataclass(slots=True)
@@ -166,10 +168,20 @@ class Ingestor:
             parse_bytes, data, source.path.suffix.lower(), _fallback_title(source.path)
         )
         acl = acl_from_front_matter(parsed.front_matter) or policy.acl_for(source.relpath)
+        level = (
+            classification_from_front_matter(parsed.front_matter)
+            or policy.classification_for(source.relpath)
+            or self._config.default_classification
+        )
         doc_id = str(parsed.front_matter.get("id") or source.relpath)
         key = acl_key(acl)
         previous = known.get(doc_id)
-        if previous and previous.content_hash == content_hash and previous.acl_key == key:
+        if (
+            previous
+            and previous.content_hash == content_hash
+            and previous.acl_key == key
+            and previous.classification == level
+        ):
             report.unchanged.append(doc_id)
             return
         drafts = chunk_document(
@@ -203,6 +215,7 @@ class Ingestor:
             content_hash=content_hash,
             acl=acl,
             updated_at=datetime.fromtimestamp(source.path.stat().st_mtime, UTC),
+            classification=level,
         )
         orphans = await self._catalog.replace_document(document, chunks)
         await asyncio.to_thread(self._index.delete, orphans)

@@ -103,4 +103,12 @@ def test_page_accurate_hits(zava_dir: Path) -> None:
     top = result["hits"][0]
     assert top["source"] == "PerksPlus.pdf"
     assert isinstance(top["page"], int) and top["page"] >= 1
-    assert set(top) == {"chunk_id", "document_id", "title", "source", "page", "score"}
+    assert set(top) == {
+        "chunk_id",
+        "document_id",
+        "title",
+        "source",
+        "page",
+        "score",
+        "classification",
+    }
