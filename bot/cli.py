@@ -7,7 +7,21 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from bot.commands import ask, cache, config, db, directory, ingest, search, serve, tickets, trace
+from bot.commands import (
+    admin,
+    ask,
+    cache,
+    config,
+    db,
+    directory,
+    ingest,
+    maintenance,
+    search,
+    serve,
+    slo,
+    tickets,
+    trace,
+)
 from bot.commands.common import Parser, UsageError, fail
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, ConfigError, load_settings
@@ -15,7 +29,21 @@ from core.acl import AclFileError
 from core.directory import DirectoryFileError
 from core.ports import IndexMismatchError
 
-COMMANDS = (serve, config, db, ingest, directory, search, ask, cache, tickets, trace)
+COMMANDS = (
+    serve,
+    config,
+    db,
+    ingest,
+    directory,
+    search,
+    ask,
+    cache,
+    tickets,
+    trace,
+    slo,
+    maintenance,
+    admin,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

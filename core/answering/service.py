@@ -61,6 +61,9 @@ class AnswerService:
         self.config = config
         self._generator = TierGenerator(models, config)
 
+    def breaker_states(self) -> dict[str, str]:
+        return self._generator.breaker_states()
+
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
         trace = TraceRecorder(request_id)

@@ -26,6 +26,11 @@ TABLES = {
     "slack_users",
     "slack_requests",
     "feedback",
+    "admin_users",
+    "admin_sessions",
+    "admin_login_failures",
+    "admin_audit",
+    "admin_keys",
 }
 
 

@@ -1,0 +1,65 @@
+"""Retention: remove what is older than a cut-off — traces (with their votes), conversation
+memory, cache entries (rows and vectors) and closed tickets. A dry run only counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.db.cache_store import ChromaSqlCacheStore
+from adapters.db.engine import sessionmaker
+from adapters.db.models import CacheEntry, ConversationTurn, Feedback, Ticket, TraceRow
+from adapters.db.outcomes import votes_of
+
+_BATCH = 500
+
+
+async def purge(
+    engine: AsyncEngine, cache: ChromaSqlCacheStore, cutoff: datetime, dry_run: bool
+) -> dict[str, Any]:
+    old_traces = select(TraceRow.request_id).where(TraceRow.created_at < cutoff)
+    closed = and_(
+        Ticket.status == "closed",
+        or_(
+            Ticket.resolved_at < cutoff,
+            and_(Ticket.resolved_at.is_(None), Ticket.created_at < cutoff),
+        ),
+    )
+    counts = {
+        "traces": select(func.count()).select_from(TraceRow).where(TraceRow.created_at < cutoff),
+        "votes": select(func.count())
+        .select_from(Feedback)
+        .where(Feedback.request_id.in_(old_traces)),
+        "memory_turns": select(func.count())
+        .select_from(ConversationTurn)
+        .where(ConversationTurn.created_at < cutoff),
+        "cache_entries": select(func.count())
+        .select_from(CacheEntry)
+        .where(CacheEntry.created_at < cutoff),
+        "closed_tickets": select(func.count()).select_from(Ticket).where(closed),
+    }
+    sessions = sessionmaker(engine)
+    async with sessions() as session:
+        found = {name: int(await session.scalar(stmt) or 0) for name, stmt in counts.items()}
+    if dry_run:
+        return found
+    # Cache entries through the store: their vectors go with their rows.
+    while True:
+        async with sessions() as session:
+            ids = (
+                await session.scalars(
+                    select(CacheEntry.id).where(CacheEntry.created_at < cutoff).limit(_BATCH)
+                )
+            ).all()
+        if not ids:
+            break
+        await cache.delete(list(ids))
+    async with sessions() as session, session.begin():
+        await session.execute(votes_of(old_traces))
+        await session.execute(delete(TraceRow).where(TraceRow.created_at < cutoff))
+        await session.execute(delete(ConversationTurn).where(ConversationTurn.created_at < cutoff))
+        await session.execute(delete(Ticket).where(closed))
+    return found
