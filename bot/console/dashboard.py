@@ -119,7 +119,7 @@ async def dashboard_context(services: Services, chosen: str, now: float) -> dict
         "ranges": list(RANGES),
         "chosen": chosen,
         "charts": [
-            line_chart(title, labels, series, fmt, chart_id=f"chart-{i}")
+            (title, line_chart(title, labels, series, fmt, chart_id=f"chart-{i}"))
             for i, (title, series, fmt) in enumerate(charts)
         ],
         "slo": None,
