@@ -14,7 +14,7 @@ from bot.console.charts import Series, line_chart
 from bot.service_levels import format_actual, format_target, outcomes, slo_report
 from bot.slo_file import SloFileError
 from bot.wiring import Services
-from core.stats import RequestRecord, buckets, percentile
+from core.stats import RequestRecord, buckets, percentile, share
 
 # range → (span, bucket, label format)
 RANGES = {
@@ -42,13 +42,9 @@ def _per_bucket(
     return [value(g) if g else None for g in groups]
 
 
-def _share(records: list[RequestRecord], bad: Callable[[RequestRecord], bool]) -> float:
-    return sum(1 for r in records if bad(r)) / len(records)
-
-
-def _down_share(records: list[RequestRecord]) -> float | None:
+def _downshare(records: list[RequestRecord]) -> float | None:
     voted = [r for r in records if r.vote is not None]
-    return _share(voted, lambda r: (r.vote or 0) < 0) if voted else None
+    return share(voted, lambda r: (r.vote or 0) < 0) if voted else None
 
 
 async def dashboard_context(services: Services, chosen: str, now: float) -> dict[str, Any]:
@@ -90,7 +86,7 @@ async def dashboard_context(services: Services, chosen: str, now: float) -> dict
         ),
         (
             "cache hit rate",
-            [Series("hits", _per_bucket(groups, lambda g: _share(g, lambda r: r.cache_hit)))],
+            [Series("hits", _per_bucket(groups, lambda g: share(g, lambda r: r.cache_hit)))],
             _percent,
         ),
         (
@@ -98,7 +94,7 @@ async def dashboard_context(services: Services, chosen: str, now: float) -> dict
             [
                 Series(
                     "degraded",
-                    _per_bucket(groups, lambda g: _share(g, lambda r: r.mode == "degraded")),
+                    _per_bucket(groups, lambda g: share(g, lambda r: r.mode == "degraded")),
                 )
             ],
             _percent,
