@@ -31,16 +31,12 @@ async def slo_report(
     period_s = spec.period_s
     oldest = earliest_needed(now, since_s, period_s=period_s)
     records = await TraceQuery(engine).records(datetime.fromtimestamp(oldest, UTC), platform)
-    results = evaluate(
-        spec.to_objectives(), records, now=now, since_s=since_s, period_s=period_s
-    )
+    results = evaluate(spec.to_objectives(), records, now=now, since_s=since_s, period_s=period_s)
     month_start, month_end = month_bounds(now)
     window = [r for r in records if now - since_s <= r.at <= now]
     tickets = await DbTicketQueue(engine).opened_since(datetime.fromtimestamp(now - since_s, UTC))
     objectives = [r.to_dict() for r in results]
-    failing = [
-        o["name"] for o in objectives if o["met"] is False or o["budget_runs_out"]
-    ]
+    failing = [o["name"] for o in objectives if o["met"] is False or o["budget_runs_out"]]
     return {
         "approved_by": spec.approved_by,
         "approved_on": spec.approved_on.isoformat(),

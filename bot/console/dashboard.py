@@ -42,7 +42,7 @@ def _per_bucket(
     return [value(g) if g else None for g in groups]
 
 
-def _downshare(records: list[RequestRecord]) -> float | None:
+def _down_share(records: list[RequestRecord]) -> float | None:
     voted = [r for r in records if r.vote is not None]
     return share(voted, lambda r: (r.vote or 0) < 0) if voted else None
 
