@@ -237,6 +237,9 @@ class MetricsSettings(_Section):
     token: Annotated[Secret, FromEnv("ANSWERDESK_METRICS_TOKEN")] = None
 
 
+_SCRYPT_HASH = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+")
+
+
 class AdminSettings(_Section):
     """The console at /admin. Its login comes only from the environment:
     ANSWERDESK_ADMIN_USER with ANSWERDESK_ADMIN_PASSWORD (hashed at start; only the hash is
@@ -257,6 +260,12 @@ class AdminSettings(_Section):
     def _user_name(self) -> AdminSettings:
         if self.user is not None and not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", self.user):
             raise ValueError("admin.user (ANSWERDESK_ADMIN_USER): 1-64 letters, digits, . _ @ -")
+        given = self.password_hash.get_secret_value() if self.password_hash else None
+        if given is not None and not _SCRYPT_HASH.fullmatch(given):
+            raise ValueError(
+                "admin.password_hash (ANSWERDESK_ADMIN_PASSWORD_HASH) is not a hash from "
+                "`answerdesk admin hash-password`"
+            )
         if self.user and self.password is None and self.password_hash is None:
             raise ValueError(
                 "admin.user (ANSWERDESK_ADMIN_USER) needs ANSWERDESK_ADMIN_PASSWORD "

@@ -52,11 +52,6 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(actual, expected) and stored is not None
 
 
-def is_password_hash(text: str) -> bool:
-    parts = text.split("$")
-    return len(parts) == 6 and parts[0] == "scrypt" and all(parts[1:])
-
-
 @dataclass(frozen=True, slots=True)
 class Signer:
     key: bytes

@@ -24,7 +24,6 @@ from bot.console.auth import (
     SESSION_COOKIE,
     Signer,
     hash_password,
-    is_password_hash,
     new_token,
     token_hash,
     verify_password,
@@ -69,10 +68,8 @@ class Console:
         """Store the environment's login (its hash) and load the signing key."""
         cfg = self.settings
         if cfg.user:
-            if cfg.password_hash is not None:
+            if cfg.password_hash is not None:  # the settings checked its form
                 stored = cfg.password_hash.get_secret_value()
-                if not is_password_hash(stored):
-                    raise ValueError("ANSWERDESK_ADMIN_PASSWORD_HASH is not a scrypt hash")
             else:
                 assert cfg.password is not None  # the settings refuse a user without one
                 stored = await asyncio.to_thread(hash_password, cfg.password.get_secret_value())
