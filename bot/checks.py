@@ -208,9 +208,9 @@ def _metrics(settings: Settings) -> Check:
 
 
 def _otel() -> Check:
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
+    from bot.wiring import otlp_endpoint
+
+    endpoint = otlp_endpoint()
     if not endpoint:
         return Check("opentelemetry", OFF, "OTEL_EXPORTER_OTLP_ENDPOINT not set: no spans")
     protocol = os.environ.get(

@@ -213,18 +213,20 @@ async def build_services(
     )
 
 
+def otlp_endpoint() -> str | None:
+    """Where spans go (the standard OpenTelemetry variables), or None: no tracing."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
 def _telemetry() -> OtelTraceExporter | None:
-    """Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the OpenTelemetry
-    SDK is not even imported."""
-    if not (
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    ):
+    """Spans over OTLP when an endpoint is set; otherwise the exporter is not even built."""
+    if not otlp_endpoint():
         return None
     from adapters.observability.otel import OtelTraceExporter, tracer_provider_from_environment
 
-    provider = tracer_provider_from_environment()
-    return OtelTraceExporter(provider) if provider is not None else None
+    return OtelTraceExporter(tracer_provider_from_environment())
 
 
 def answer_config(settings: Settings) -> AnswerConfig:

@@ -61,7 +61,7 @@ class Objective:
     actual: Callable[[Sequence[RequestRecord]], float | None] = lambda _r: None
 
 
-def latency_objective(
+def percentile_objective(
     name: str, owner: str, threshold_s: float, attribute: str, description: str, **kw: Any
 ) -> Objective:
     def value(r: RequestRecord) -> float:
@@ -115,17 +115,17 @@ def share_objective(
 def standard_objectives(spec: dict[str, dict[str, Any]]) -> list[Objective]:
     """The objectives of a validated SLO file (`objectives:` mapping name → target, owner)."""
     makers: dict[str, Callable[[dict[str, Any]], Objective]] = {
-        "answer_latency": lambda o: latency_objective(
+        "answer_latency": lambda o: percentile_objective(
             "answer_latency", o["owner"], o["p95_s"], "latency_s", "p95 answer latency (s)"
         ),
-        "first_text_latency": lambda o: latency_objective(
+        "first_text_latency": lambda o: percentile_objective(
             "first_text_latency",
             o["owner"],
             o["p95_s"],
             "first_text_s",
             "p95 time to first visible text (s)",
         ),
-        "cache_hit_latency": lambda o: latency_objective(
+        "cache_hit_latency": lambda o: percentile_objective(
             "cache_hit_latency",
             o["owner"],
             o["p95_s"],
@@ -155,7 +155,7 @@ def standard_objectives(spec: dict[str, dict[str, Any]]) -> list[Objective]:
             "👎 share of voted answers",
             is_valid=lambda r: r.vote is not None,
         ),
-        "cost_per_request_p95": lambda o: latency_objective(
+        "cost_per_request_p95": lambda o: percentile_objective(
             "cost_per_request_p95",
             o["owner"],
             o["max_usd"],

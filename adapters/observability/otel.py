@@ -4,8 +4,8 @@ attributed after the GenAI semantic conventions (`chat <model>`, `gen_ai.request
 `gen_ai.usage.input_tokens`, …). Spans are built after the answer, so tracing never slows
 one down; the exporter batches them in a background thread.
 
-`tracer_provider_from_environment()` returns None unless OTEL_EXPORTER_OTLP_ENDPOINT (or
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set: then nothing of this module runs at all.
+The composition root builds this only when OTEL_EXPORTER_OTLP_ENDPOINT (or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; otherwise nothing of this module runs at all.
 """
 
 from __future__ import annotations
@@ -24,14 +24,10 @@ log = structlog.get_logger()
 _MAX_ATTRIBUTE = 4096
 
 
-def tracer_provider_from_environment() -> TracerProvider | None:
+def tracer_provider_from_environment() -> TracerProvider:
     """An SDK provider exporting over OTLP, configured by the standard OTEL_* variables
-    (protocol `http/protobuf` by default, `grpc` with OTEL_EXPORTER_OTLP_PROTOCOL=grpc)."""
-    if not (
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    ):
-        return None
+    (endpoint, headers; protocol `http/protobuf` by default, `grpc` with
+    OTEL_EXPORTER_OTLP_PROTOCOL=grpc)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 

@@ -22,6 +22,7 @@ from tests.support.cli import REPO
 from tests.support.model_server import ModelServer
 from tests.support.service import running
 from tests.support.slack_api import SlackApiDouble, app_mention, event_payload, signed_headers
+from tests.support.tiers import KEY_ENV, tiers
 
 TOKEN = "metrics-scrape-token-1234"
 JORDAN = "jordan.kim@harborlight.example"
@@ -41,18 +42,6 @@ def slack_api() -> Iterator[SlackApiDouble]:
         yield double
 
 
-def tier(name: str, url: str) -> dict:
-    return {
-        "name": name,
-        "model": f"openai/{name}",
-        "api_base": url,
-        "api_key_env": "ANSWERDESK_TEST_MODEL_KEY",
-        "timeout_s": 2,
-        "input_cost_per_token": 1e-6,
-        "output_cost_per_token": 2e-6,
-    }
-
-
 @pytest.fixture
 async def service(
     demo_settings: Settings,
@@ -64,13 +53,13 @@ async def service(
     slack_api.reset(directory=True)
     slack_api.add_user(JORDAN_SLACK, JORDAN)
     slack_api.add_channel(CHANNEL, kind="public", members=[JORDAN_SLACK])
-    monkeypatch.setenv("ANSWERDESK_TEST_MODEL_KEY", "sk-test")
+    monkeypatch.setenv(KEY_ENV, "sk-test")
     monkeypatch.setenv("ANSWERDESK_METRICS_TOKEN", TOKEN)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SLACK_SECRET)
     settings = Settings(
         data_dir=demo_settings.data_dir,
-        models={"tiers": [tier("fast", models.url), tier("strong", models.url)]},
+        models={"tiers": tiers(models.url)},
         slack={"api_base_url": slack_api.url, "post_interval_s": 0.01},
     )
     async with running(settings) as pair:

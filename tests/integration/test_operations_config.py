@@ -128,30 +128,27 @@ def test_operations_secrets_in_the_file_are_refused(
     assert "s3cr3t-value" not in done.stdout + done.stderr
 
 
-def test_hash_password_prints_a_usable_hash(tmp_path: Path) -> None:
-    done = subprocess.run(
+def hash_password(tmp_path: Path, typed: str) -> subprocess.CompletedProcess[str]:
+    """`answerdesk admin hash-password` with the password piped in."""
+    return subprocess.run(
         [sys.executable, "-m", "bot", "admin", "hash-password"],
-        input="a long passphrase\n",
+        input=typed,
         capture_output=True,
         text=True,
         cwd=REPO,
         env={**os.environ, "ANSWERDESK_DATA_DIR": str(tmp_path / "var")},
         timeout=60,
     )
+
+
+def test_hash_password_prints_a_usable_hash(tmp_path: Path) -> None:
+    done = hash_password(tmp_path, "a long passphrase\n")
     assert done.returncode == 0, done.stderr
     hashed = done.stdout.strip()
     assert hashed.startswith("scrypt$") and "a long passphrase" not in hashed
     assert verify_password("a long passphrase", hashed)
     assert not verify_password("another passphrase", hashed)
-    too_short = subprocess.run(
-        [sys.executable, "-m", "bot", "admin", "hash-password"],
-        input="short\n",
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
-    assert_usage_error(too_short, "at least 8 characters")
+    assert_usage_error(hash_password(tmp_path, "short\n"), "at least 8 characters")
     env = {"ANSWERDESK_ADMIN_USER": "alice", "ANSWERDESK_ADMIN_PASSWORD_HASH": hashed}
     _, found, _ = checks(tmp_path, env)
     assert found["console"]["status"] == "ok"

@@ -20,6 +20,7 @@ from core.answering.types import Asker, Question
 from tests.support.model_server import ModelServer
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.service import running
+from tests.support.tiers import KEY_ENV, tiers
 
 JORDAN = "jordan.kim@harborlight.example"
 QUESTION = "What portal address do I enter in GlobalProtect?"
@@ -32,20 +33,8 @@ def models() -> Iterator[ModelServer]:
 
 
 def with_tiers(settings: Settings, url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("ANSWERDESK_TEST_MODEL_KEY", "sk-test")
-    tiers = [
-        {
-            "name": name,
-            "model": f"openai/{name}",
-            "api_base": url,
-            "api_key_env": "ANSWERDESK_TEST_MODEL_KEY",
-            "timeout_s": 2,
-            "input_cost_per_token": 1e-6,
-            "output_cost_per_token": 2e-6,
-        }
-        for name in ("fast", "strong")
-    ]
-    return Settings(data_dir=settings.data_dir, models={"tiers": tiers})
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    return Settings(data_dir=settings.data_dir, models={"tiers": tiers(url)})
 
 
 async def test_spans_per_stage_and_model_call(
