@@ -46,11 +46,13 @@ async def test_spans_per_stage_and_model_call(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     settings = with_tiers(demo_settings, models.url, monkeypatch)
-    services = await build_services(settings, trace_sinks=[OtelTraceExporter(provider)])
+    sink = OtelTraceExporter(provider)
+    services = await build_services(settings, trace_sinks=[sink])
     try:
         answer = await services.answers.answer(Question(QUESTION, Asker(JORDAN)))
     finally:
         await services.close()
+        sink.close()  # the spans are built on the sink's worker thread
     trace = answer.trace
     spans = {s.name: s for s in exporter.get_finished_spans()}
     root = spans["answerdesk.answer"]
