@@ -128,3 +128,13 @@ async def test_otlp_export_when_the_endpoint_is_set(
 async def test_no_endpoint_no_exporter(demo_settings: Settings) -> None:
     async with running(demo_settings) as (_url, services):
         assert services.telemetry is None
+
+
+def test_a_full_worker_drops_traces_instead_of_growing() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = OtelTraceExporter(provider, max_pending=0)
+    sink.submit({"request_id": "x", "created_at": time.time(), "latency_ms": 1.0})
+    sink.close()
+    assert sink.dropped == 1 and exporter.get_finished_spans() == ()
