@@ -1,4 +1,5 @@
-"""The aiohttp application: health, readiness, and (later) the platform endpoints."""
+"""The aiohttp application: health, readiness, metrics, the admin console, the platforms'
+endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy import text
 
+from adapters.observability.metrics import LiveReadings
+from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS
 from bot.wiring import Services, SlackParts, build_slack
 from core.acl import AclFileError
@@ -55,6 +58,40 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition. With a metrics token or a console login configured, a scrape
+    needs the token (`Authorization: Bearer`) or a console session."""
+    services = request.app[SERVICES]
+    if services.metrics is None:
+        return web.json_response({"error": "metrics are disabled (metrics.enabled)"}, status=404)
+    token = services.settings.metrics.token
+    console = request.app.get(CONSOLE)
+    if token is not None or (console is not None and console.login_configured):
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        allowed = token is not None and hmac.compare_digest(
+            given.encode(), token.get_secret_value().encode()
+        )
+        if not allowed and (console is None or await console.session_of(request) is None):
+            return web.json_response(
+                {"error": "unauthorized: send the metrics token or log in to the console"},
+                status=401,
+            )
+    readings = LiveReadings(
+        breakers=services.answers.breaker_states(),
+        trace_buffer=services.traces.pending,
+        traces_spilled=services.traces.spilled,
+    )
+    try:
+        counts = await services.tickets.counts()
+        readings.tickets = {("answerdesk", state): n for state, n in counts.items()}
+    except Exception as exc:  # the database is down: the rest of the metrics still matter
+        log.warning("ticket counts unavailable for metrics", error=type(exc).__name__)
+    return web.Response(
+        body=services.metrics.render(readings),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
 async def admin_run(request: web.Request) -> web.Response:
     """Work handed over by the CLI (or an operator) that must run in this process."""
     token = request.app.get(ADMIN_TOKEN)
@@ -88,7 +125,10 @@ def create_app(
         app[ADMIN_TOKEN] = admin_token
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/admin/run", admin_run)
+    if services.settings.admin.enabled:
+        setup_console(app, services)
     off = SlackParts(events_reason="Slack is disabled", install_reason="Slack is disabled")
     parts = build_slack(services) if slack else off
     if parts.socket is not None:

@@ -36,6 +36,10 @@ def configuration_checks(settings: Settings) -> list[Check]:
         *_tiers(settings),
         _slack(settings),
         *_governance(settings),
+        _console(settings),
+        _metrics(settings),
+        _otel(),
+        _slo(settings),
     ]
 
 
@@ -212,3 +216,83 @@ def _rule_summary(rule: RuleSettings, default_threshold: float) -> str:
 
 def _safe_url(url: object) -> str:
     return url.render_as_string(hide_password=True)  # type: ignore[attr-defined]
+
+
+def _console(settings: Settings) -> Check:
+    cfg = settings.admin
+    if not cfg.enabled:
+        return Check("console", OFF, "disabled (admin.enabled: false)")
+    key = (
+        "cookies signed with ANSWERDESK_SESSION_SECRET"
+        if cfg.session_secret
+        else "cookies signed with a key kept in the database"
+    )
+    secure = "" if cfg.secure_cookie else "; set admin.secure_cookie: true behind HTTPS"
+    if not cfg.user:
+        return Check(
+            "console",
+            OFF,
+            "/admin has no login: set ANSWERDESK_ADMIN_USER and ANSWERDESK_ADMIN_PASSWORD "
+            "(`make run` prints a one-time demo login)",
+        )
+    if cfg.password_hash is not None:  # its form is checked with the settings
+        source = "ANSWERDESK_ADMIN_PASSWORD_HASH"
+    else:
+        source = "ANSWERDESK_ADMIN_PASSWORD (stored hashed)"
+    return Check("console", OK, f"/admin login {cfg.user} from {source}; {key}{secure}")
+
+
+def _metrics(settings: Settings) -> Check:
+    if not settings.metrics.enabled:
+        return Check("metrics", OFF, "disabled (metrics.enabled: false)")
+    if settings.metrics.token is not None:
+        guard = "ANSWERDESK_METRICS_TOKEN (Bearer) or a console session"
+    elif settings.admin.enabled and settings.admin.user:
+        guard = "a console session (set ANSWERDESK_METRICS_TOKEN for Prometheus)"
+    else:
+        guard = "nothing: open to anyone who reaches the port (set ANSWERDESK_METRICS_TOKEN)"
+    return Check("metrics", OK, f"GET /metrics behind {guard}")
+
+
+def _otel() -> Check:
+    from bot.wiring import otlp_endpoint
+
+    endpoint = otlp_endpoint()
+    if not endpoint:
+        return Check("opentelemetry", OFF, "OTEL_EXPORTER_OTLP_ENDPOINT not set: no spans")
+    protocol = os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    )
+    if protocol not in ("http/protobuf", "grpc"):
+        return Check(
+            "opentelemetry", PROBLEM, f"OTLP protocol {protocol!r}: use http/protobuf or grpc"
+        )
+    if protocol == "grpc":
+        try:
+            import opentelemetry.exporter.otlp.proto.grpc.trace_exporter  # noqa: F401
+        except ImportError:
+            return Check(
+                "opentelemetry",
+                PROBLEM,
+                "grpc needs opentelemetry-exporter-otlp-proto-grpc installed",
+            )
+    return Check("opentelemetry", OK, f"spans over OTLP ({protocol}) to {endpoint}")
+
+
+def _slo(settings: Settings) -> Check:
+    from bot.slo_file import SloFileError, load_slo_file
+
+    path = settings.slo.file
+    if path is None:
+        return Check("slo", OFF, "no service agreement (slo.file): `slo report` needs one")
+    try:
+        spec = load_slo_file(Path(path))
+    except SloFileError as exc:
+        return Check("slo", PROBLEM, str(exc))
+    count = len(spec.to_objectives())
+    return Check(
+        "slo",
+        OK,
+        f"{path}: {count} objectives, approved by {spec.approved_by} on {spec.approved_on}",
+    )

@@ -8,15 +8,18 @@ import os
 from collections.abc import Sequence
 
 from bot.commands import (
+    admin,
     ask,
     cache,
     config,
     db,
     directory,
     ingest,
+    maintenance,
     say,
     search,
     serve,
+    slo,
     tickets,
     trace,
 )
@@ -27,7 +30,22 @@ from core.acl import AclFileError
 from core.directory import DirectoryFileError
 from core.ports import IndexMismatchError
 
-COMMANDS = (serve, config, db, ingest, directory, search, ask, cache, tickets, trace, say)
+COMMANDS = (
+    serve,
+    config,
+    db,
+    ingest,
+    directory,
+    search,
+    ask,
+    say,
+    cache,
+    tickets,
+    trace,
+    slo,
+    maintenance,
+    admin,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,9 +78,21 @@ async def cache(services: Services, params: dict[str, Any]) -> dict:
     return await services.cache_store.stats()
 
 
+async def purge(services: Services, params: dict[str, Any]) -> dict:
+    from datetime import UTC, datetime
+
+    from adapters.db.retention import purge as purge_older
+
+    cutoff = datetime.fromtimestamp(float(params["cutoff"]), UTC)
+    return await purge_older(
+        services.engine, services.cache_store, cutoff, bool(params.get("dry_run"))
+    )
+
+
 OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], Awaitable[Any]]] = {
     "ingest": ingest,
     "search": search,
     "ask": ask,
     "cache": cache,
+    "purge": purge,
 }

@@ -10,6 +10,7 @@ settings are shown.
 from __future__ import annotations
 
 import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,6 +282,55 @@ class SlackSettings(_Section):
     socket_mode: bool = False
 
 
+class SloSettings(_Section):
+    file: Path | None = None  # the service agreement (slo.yaml): `answerdesk slo report`
+
+
+class MetricsSettings(_Section):
+    """`GET /metrics` (Prometheus). With ANSWERDESK_METRICS_TOKEN set, or a console login
+    configured, a scrape needs `Authorization: Bearer <token>` or a console session."""
+
+    enabled: bool = True
+    token: Annotated[Secret, FromEnv("ANSWERDESK_METRICS_TOKEN")] = None
+
+
+_SCRYPT_HASH = re.compile(r"scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+")
+
+
+class AdminSettings(_Section):
+    """The console at /admin. Its login comes only from the environment:
+    ANSWERDESK_ADMIN_USER with ANSWERDESK_ADMIN_PASSWORD (hashed at start; only the hash is
+    stored) or ANSWERDESK_ADMIN_PASSWORD_HASH (`answerdesk admin hash-password`)."""
+
+    enabled: bool = True
+    user: Annotated[str | None, FromEnv("ANSWERDESK_ADMIN_USER", secret=False)] = None
+    password: Annotated[Secret, FromEnv("ANSWERDESK_ADMIN_PASSWORD")] = None
+    password_hash: Annotated[Secret, FromEnv("ANSWERDESK_ADMIN_PASSWORD_HASH")] = None
+    # Signs session cookies; unset, a key is generated once and kept in the database.
+    session_secret: Annotated[Secret, FromEnv("ANSWERDESK_SESSION_SECRET")] = None
+    session_ttl_s: int = Field(default=8 * 3600, ge=300, le=7 * 86400)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)  # per name and per client
+    login_window_s: int = Field(default=900, ge=60, le=86400)
+    secure_cookie: bool = False  # true behind HTTPS: the cookie is never sent in clear
+
+    @model_validator(mode="after")
+    def _user_name(self) -> AdminSettings:
+        if self.user is not None and not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", self.user):
+            raise ValueError("admin.user (ANSWERDESK_ADMIN_USER): 1-64 letters, digits, . _ @ -")
+        given = self.password_hash.get_secret_value() if self.password_hash else None
+        if given is not None and not _SCRYPT_HASH.fullmatch(given):
+            raise ValueError(
+                "admin.password_hash (ANSWERDESK_ADMIN_PASSWORD_HASH) is not a hash from "
+                "`answerdesk admin hash-password`"
+            )
+        if self.user and self.password is None and self.password_hash is None:
+            raise ValueError(
+                "admin.user (ANSWERDESK_ADMIN_USER) needs ANSWERDESK_ADMIN_PASSWORD "
+                "or ANSWERDESK_ADMIN_PASSWORD_HASH"
+            )
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -322,6 +372,9 @@ class Settings(BaseSettings):
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

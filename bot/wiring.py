@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -23,6 +24,7 @@ from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
+from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings
 from core.answering.config import AnswerConfig
@@ -37,6 +39,7 @@ from core.answering.policy import (
 )
 from core.answering.prompt import release_id
 from core.answering.service import AnswerService
+from core.answering.tracing import FanOutSink, TraceSink
 from core.cache import CacheConfig, SemanticCache
 from core.conversation.outbound import Outbound, UnconfiguredPlatform
 from core.conversation.ports import Surfaces
@@ -44,8 +47,10 @@ from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
+from core.tickets import AskerReply
 
 if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
+    from adapters.observability.otel import OtelTraceExporter
     from adapters.slack.app import SlackEndpoint
     from adapters.slack.oauth import InstallPages
     from adapters.slack.socket_mode import SocketModeTransport
@@ -67,9 +72,16 @@ class Services:
     answers: AnswerService
     cache_store: ChromaSqlCacheStore
     tickets: DbTicketQueue
+    metrics: ServiceMetrics | None = None
+    telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
+    # Posts an agent's reply into the asker's conversation (the console's ticket reply);
+    # None until a chat platform provides one.
+    ticket_reply: AskerReply | None = None
 
     async def close(self) -> None:
         await self.traces.close()
+        if self.telemetry is not None:
+            await asyncio.to_thread(self.telemetry.close)
         close_reader(self.engine)
         await self.engine.dispose()
 
@@ -112,10 +124,16 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 async def build_services(
-    settings: Settings, *, migrate: bool = True, reindex: bool = False
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    reindex: bool = False,
+    trace_sinks: Sequence[TraceSink] = (),
 ) -> Services:
     """Connect everything. Raises IndexMismatchError when the index needs re-indexing;
-    `reindex` empties the index and the catalog instead, to rebuild them with this embedder."""
+    `reindex` empties the index and the catalog instead, to rebuild them with this embedder.
+    Each finished trace goes to the database, the metrics, the OTLP exporter when one is
+    configured, and `trace_sinks`."""
     settings.prepare_data_dir()
     if migrate:
         await upgrade(settings.db_url)
@@ -170,11 +188,18 @@ async def build_services(
         {tier.name: tier.allowed_classifications for tier in config.tiers},
     )
     tickets = DbTicketQueue(engine, settings.tickets.url_base)
+    metrics = (
+        ServiceMetrics([tier.name for tier in settings.models.tiers])
+        if settings.metrics.enabled
+        else None
+    )
+    telemetry = _telemetry()
+    sinks = [s for s in (traces, metrics, telemetry, *trace_sinks) if s is not None]
     answers = AnswerService(
         retriever,
         SqlDirectory(engine),
         _model_client(settings),
-        traces,
+        FanOutSink(*sinks),
         config,
         cache=cache,
         tickets=tickets,
@@ -194,7 +219,38 @@ async def build_services(
         answers=answers,
         cache_store=cache_store,
         tickets=tickets,
+        metrics=metrics,
+        telemetry=telemetry,
+        ticket_reply=_ticket_reply(build_outbound(settings, engine)),
     )
+
+
+def _ticket_reply(outbound: Outbound) -> AskerReply | None:
+    """An agent's reply, posted into the thread the handed-off request came from; None
+    when no chat platform is configured here (the console then says so)."""
+    if not outbound.configured():
+        return None
+
+    async def reply(request_id: str, message: str) -> None:
+        await outbound.say(request_id, message)
+
+    return reply
+
+
+def otlp_endpoint() -> str | None:
+    """Where spans go (the standard OpenTelemetry variables), or None: no tracing."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+def _telemetry() -> OtelTraceExporter | None:
+    """Spans over OTLP when an endpoint is set; otherwise the exporter is not even built."""
+    if not otlp_endpoint():
+        return None
+    from adapters.observability.otel import OtelTraceExporter, tracer_provider_from_environment
+
+    return OtelTraceExporter(tracer_provider_from_environment())
 
 
 def answer_config(settings: Settings) -> AnswerConfig:
@@ -372,7 +428,7 @@ def build_slack(services: Services) -> SlackParts:
     )
     secret = credentials.signing_secret
     app = bolt_app(bot, secret, client, installations=installs, logger=logger)
-    endpoint = SlackEndpoint(app, secret, store.claim_event)
+    endpoint = SlackEndpoint(app, secret, _counting_claims(store.claim_event, services.metrics))
     parts = SlackParts(
         events=endpoint,
         install=InstallPages(app.oauth_flow) if app.oauth_flow else None,
@@ -422,3 +478,17 @@ def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
         bot_token=credentials.bot_token,
         installations=installs,
     )
+
+
+def _counting_claims(claim: Any, metrics: ServiceMetrics | None) -> Any:
+    """The event claim, counting the deliveries it refuses (retries, other replicas)."""
+    if metrics is None:
+        return claim
+
+    async def claim_event(event_id: str) -> bool:
+        fresh = await claim(event_id)
+        if not fresh:
+            metrics.dedupe_hit("slack")
+        return fresh
+
+    return claim_event

@@ -26,3 +26,10 @@ class TicketProvider(Protocol):
     async def create(self, request: TicketRequest) -> TicketRef:
         """Create the ticket once per request id (a retry returns the same ticket)."""
         ...
+
+
+class AskerReply(Protocol):
+    """Posts a human agent's reply into the conversation a ticket came from (found by the
+    request id of the answer that handed off)."""
+
+    async def __call__(self, request_id: str, message: str) -> None: ...

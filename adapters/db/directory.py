@@ -107,3 +107,13 @@ class SqlDirectory:
         if email is None:
             return unknown()
         return await self.resolve_email(email)
+
+    async def people(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """(email, name) of the directory's users, by name: whom the console may ask as."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(DirectoryUser.email, DirectoryUser.name)
+                .order_by(DirectoryUser.name)
+                .limit(limit)
+            )
+            return [(email, name) for email, name in rows]

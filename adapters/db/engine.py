@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,8 @@ def downgrade_sync(url: str, revision: str) -> None:
 async def upgrade(url: str, revision: str = "head") -> None:
     """Run migrations from async code (Alembic's async env runs its own event loop)."""
     await asyncio.to_thread(upgrade_sync, url, revision)
+
+
+def as_utc(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored here is UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -146,6 +146,9 @@ class Ticket(Base):
     asker: Mapped[str | None] = mapped_column(String(320), nullable=True)
     question: Mapped[str] = mapped_column(Text)  # PII-redacted
     reason: Mapped[str] = mapped_column(String(256))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ConversationTurn(Base):
@@ -219,3 +222,56 @@ class ConversationClaim(Base):
     __tablename__ = "conversation_claims"
     claim_key: Mapped[str] = mapped_column(String(400), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AdminUser(Base):
+    """A console login. Only a password hash is stored (`source`: env or demo)."""
+
+    __tablename__ = "admin_users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AdminSession(Base):
+    """A console session, found by the hash of the token its cookie carries."""
+
+    __tablename__ = "admin_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin: Mapped[str] = mapped_column(ForeignKey("admin_users.name", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AdminLoginFailure(Base):
+    """A refused login: counted per name and per client for rate limiting (all replicas)."""
+
+    __tablename__ = "admin_login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+
+
+class AdminAudit(Base):
+    """Every console action, with the admin's name."""
+
+    __tablename__ = "admin_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    admin: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    detail: Mapped[dict] = mapped_column(JSON)
+    client: Mapped[str] = mapped_column(String(64))
+
+
+class AdminKey(Base):
+    """The console's cookie-signing key when none is given in the environment: generated
+    once and shared by every replica."""
+
+    __tablename__ = "admin_keys"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

@@ -53,6 +53,7 @@ class BufferedTraceWriter:
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # the background task and flush() never write at once
         self._task: asyncio.Task[None] | None = None
+        self.spilled = 0  # traces written to the spill file by this process
         self._load_spill()
 
     def submit(self, trace: dict[str, Any]) -> None:
@@ -156,6 +157,7 @@ class BufferedTraceWriter:
         return True
 
     def _spill_out(self, traces: list[dict[str, Any]]) -> None:
+        self.spilled += len(traces)
         self._spill.parent.mkdir(parents=True, exist_ok=True)
         with self._spill.open("a", encoding="utf-8") as handle:
             for trace in traces:

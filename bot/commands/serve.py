@@ -57,6 +57,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         if demo:
             await _load_demo(services)
         await _warm_up(services)
+        login = await _console_login(services, demo)
         token = admin_token(settings)
         runner = web.AppRunner(create_app(services, token), handle_signals=False)
         await runner.setup()
@@ -70,6 +71,8 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
             if lock is not None:
                 publish_service(settings.data_dir, f"http://{local}:{port}", token)
             print(f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz)", flush=True)
+            if login is not None:
+                print(f"Admin console: http://{local}:{port}/admin — {login}", flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -83,6 +86,29 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     finally:
         if lock is not None:
             lock.release()
+
+
+async def _console_login(services: Any, demo: bool) -> str | None:
+    """With --demo and no login in the environment, a fresh demo login for this run only
+    (printed once, stored as a hash, replaced at the next start). Without --demo, demo
+    logins of earlier runs are removed."""
+    import secrets
+
+    from adapters.db.admin import AdminStore
+    from bot.console.auth import hash_password
+
+    cfg = services.settings.admin
+    if not cfg.enabled:
+        return None
+    store = AdminStore(services.engine)
+    await store.remove_users("demo")
+    if cfg.user:
+        return f"log in as {cfg.user}"
+    if not demo:
+        return "no login configured (set ANSWERDESK_ADMIN_USER and ANSWERDESK_ADMIN_PASSWORD)"
+    password = secrets.token_urlsafe(12)
+    await store.set_user("demo", await asyncio.to_thread(hash_password, password), "demo")
+    return f"one-time demo login: user demo, password {password}"
 
 
 async def _warm_up(services: Any) -> None:

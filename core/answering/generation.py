@@ -48,6 +48,10 @@ class TierGenerator:
             for tier in config.tiers
         }
 
+    def breaker_states(self) -> dict[str, str]:
+        """Each tier's circuit breaker: closed, open or half_open."""
+        return {name: breaker.state for name, breaker in self._breakers.items()}
+
     async def generate(
         self, question: Question, text: str, hits: list[SearchHit], trace: TraceRecorder
     ) -> tuple[Answer, list[SearchHit]]:

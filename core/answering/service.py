@@ -67,6 +67,9 @@ class AnswerService:
         """What the first question would otherwise load: the policy gate's parts."""
         await self._policy.warm_up()
 
+    def breaker_states(self) -> dict[str, str]:
+        return self._generator.breaker_states()
+
     async def answer(self, question: Question) -> Answer:
         request_id = new_request_id()
         trace = TraceRecorder(request_id)

@@ -32,6 +32,11 @@ TABLES = {
     "posted_answers",
     "conversation_claims",
     "feedback",
+    "admin_users",
+    "admin_sessions",
+    "admin_login_failures",
+    "admin_audit",
+    "admin_keys",
 }
 
 

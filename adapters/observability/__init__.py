@@ -1,0 +1,1 @@
+"""Metrics and tracing exports fed by finished answer traces."""

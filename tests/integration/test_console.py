@@ -1,0 +1,276 @@
+"""The admin console over real HTTP: every page behind a login from the environment (stored
+hashed), signed HttpOnly SameSite cookies, CSRF on every form, login rate limiting, logout,
+audit of every action with the admin's name; tickets resolved and replied to."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select, text
+
+from adapters.db.admin import AdminStore
+from adapters.db.models import AdminUser
+from bot.console.auth import SESSION_COOKIE
+from bot.settings import Settings
+from bot.wiring import Services
+from core.tickets import TicketRequest
+from tests.support.console import login, page_csrf
+from tests.support.service import running
+
+NAME, PASSWORD = "alice", "correct horse battery staple"
+PAGES = ["/admin", "/admin/traces", "/admin/tickets", "/admin/try", "/admin/audit"]
+
+
+@pytest.fixture
+async def console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[str, Services]]:
+    monkeypatch.setenv("ANSWERDESK_ADMIN_USER", NAME)
+    monkeypatch.setenv("ANSWERDESK_ADMIN_PASSWORD", PASSWORD)
+    settings = Settings(
+        data_dir=tmp_path / "var", admin={"login_max_failures": 3, "login_window_s": 600}
+    )
+    async with running(settings) as pair:
+        yield pair
+
+
+def browser() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def test_every_page_needs_a_session(console: tuple[str, Services]) -> None:
+    url, _ = console
+    async with browser() as session:
+        for path in [*PAGES, "/admin/traces/abc123"]:
+            async with session.get(f"{url}{path}", allow_redirects=False) as response:
+                assert response.status == 302, path
+                assert response.headers["Location"].startswith("/admin/login?next=")
+        for path in ["/admin/tickets/AD-1/resolve", "/admin/tickets/AD-1/reply", "/admin/try"]:
+            async with session.post(f"{url}{path}", data={"csrf": "x"}) as response:
+                assert response.status == 401, path
+                assert "error" in await response.json()
+        async with session.get(f"{url}/admin/login") as response:
+            assert response.status == 200
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert "<script" not in await response.text()
+
+
+async def test_login_refusals_and_rate_limit(console: tuple[str, Services]) -> None:
+    url, services = console
+    async with browser() as session:
+        # A login form post without the login page's token is refused.
+        no_token = await session.post(
+            f"{url}/admin/login", data={"name": NAME, "password": PASSWORD}
+        )
+        assert no_token.status == 403
+        for attempt in range(3):
+            refused = await login(session, url, NAME, "wrong password")
+            assert refused.status == 401, attempt
+            assert "Wrong name or password" in await refused.text()
+            assert SESSION_COOKIE not in refused.cookies
+        # Three refusals for this name: now even the right password is refused for a while.
+        limited = await login(session, url, NAME, PASSWORD)
+        assert limited.status == 429
+        assert "Too many failed logins" in await limited.text()
+        async with session.get(f"{url}/admin", allow_redirects=False) as response:
+            assert response.status == 302
+    log = await console_audit(services)
+    assert [e["action"] for e in log[:4]] == ["login_rate_limited"] + ["login_failed"] * 3
+    assert {e["admin"] for e in log[:4]} == {NAME}
+
+
+async def test_login_session_cookie_csrf_and_logout(console: tuple[str, Services]) -> None:
+    url, services = console
+    async with browser() as session:
+        response = await login(session, url, NAME, PASSWORD, next_page="/admin/tickets")
+        assert response.status == 302
+        assert response.headers["Location"] == "/admin/tickets"
+        cookie = next(
+            h for h in response.headers.getall("Set-Cookie") if h.startswith(SESSION_COOKIE)
+        )
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        for path in PAGES:
+            async with session.get(f"{url}{path}") as page:
+                assert page.status == 200, path
+                assert NAME in await page.text()
+
+        # An action without the session's CSRF token is refused, with it done.
+        ticket = await services.tickets.create(_ticket_request("req-csrf-1"))
+        path = f"{url}/admin/tickets/{ticket.id}/resolve"
+        async with session.post(path, data={"note": "x"}) as refused:
+            assert refused.status == 403
+        async with session.post(path, data={"note": "x", "csrf": "forged"}) as refused:
+            assert refused.status == 403
+        assert (await services.tickets.get(ticket.id))["status"] == "open"
+        token = await page_csrf(session, url, "/admin/tickets")
+        async with session.post(
+            path, data={"note": "VPN profile re-issued", "csrf": token}
+        ) as done:
+            assert done.status == 200 and "Done: resolved" in await done.text()
+        resolved = await services.tickets.get(ticket.id)
+        assert resolved["status"] == "closed" and resolved["resolved_by"] == NAME
+        assert resolved["resolution"] == "VPN profile re-issued"
+        async with session.post(path, data={"csrf": token}) as again:
+            assert again.status == 409  # already resolved
+
+        # A tampered cookie is no session.
+        signed = session.cookie_jar.filter_cookies(url)[SESSION_COOKIE].value
+        async with browser() as forger:
+            forger.cookie_jar.update_cookies({SESSION_COOKIE: signed[:-2] + "xx"})
+            async with forger.get(f"{url}/admin", allow_redirects=False) as response:
+                assert response.status == 302
+
+        async with session.post(f"{url}/admin/logout", data={"csrf": token}) as out:
+            assert out.status == 200 and "Log in" in await out.text()
+        async with session.get(f"{url}/admin", allow_redirects=False) as response:
+            assert response.status == 302
+    # The old cookie, replayed after logout, is dead: the session is gone server-side.
+    async with browser() as replay:
+        replay.cookie_jar.update_cookies({SESSION_COOKIE: signed})
+        async with replay.get(f"{url}/admin", allow_redirects=False) as response:
+            assert response.status == 302
+    actions = [(e["action"], e["admin"], e["target"]) for e in await console_audit(services)]
+    assert actions[:3] == [
+        ("logout", NAME, None),
+        ("ticket_resolve", NAME, ticket.id),
+        ("login", NAME, None),
+    ]
+
+
+async def test_password_is_stored_hashed(console: tuple[str, Services]) -> None:
+    _, services = console
+    async with services.engine.connect() as conn:
+        stored = (await conn.execute(select(AdminUser.password_hash))).scalar_one()
+        dump = " ".join(str(r) for r in (await conn.execute(text("SELECT * FROM admin_users"))))
+    assert stored.startswith("scrypt$") and PASSWORD not in dump
+
+
+async def test_reply_goes_through_the_reply_port(console: tuple[str, Services]) -> None:
+    """The reply form calls the one injected function with the ticket's request id; with
+    none connected it says so (503) and nothing is recorded as sent."""
+    url, services = console
+    ticket = await services.tickets.create(_ticket_request("req-reply-1"))
+    sent: list[tuple[str, str]] = []
+    async with browser() as session:
+        assert (await login(session, url, NAME, PASSWORD)).status == 302
+        token = await page_csrf(session, url, "/admin/tickets")
+        path = f"{url}/admin/tickets/{ticket.id}/reply"
+        async with session.post(path, data={"csrf": token, "message": "On it."}) as response:
+            assert response.status == 503
+            assert "no chat platform is connected" in await response.text()
+
+        async def reply(request_id: str, message: str) -> None:
+            sent.append((request_id, message))
+
+        services.ticket_reply = reply
+        async with session.post(path, data={"csrf": token, "message": ""}) as response:
+            assert response.status == 400
+        async with session.post(path, data={"csrf": token, "message": "On it."}) as response:
+            assert response.status == 200 and "Done: replied" in await response.text()
+    assert sent == [("req-reply-1", "On it.")]
+    entry = (await console_audit(services))[0]
+    assert (entry["action"], entry["admin"], entry["target"]) == ("ticket_reply", NAME, ticket.id)
+
+
+async def test_try_it_and_trace_detail(
+    demo_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANSWERDESK_ADMIN_USER", NAME)
+    monkeypatch.setenv("ANSWERDESK_ADMIN_PASSWORD", PASSWORD)
+    settings = Settings(data_dir=demo_settings.data_dir)  # reads the login from the env
+    async with running(settings) as (url, services), browser() as session:
+        assert (await login(session, url, NAME, PASSWORD)).status == 302
+        token = await page_csrf(session, url, "/admin/try")
+        form = {
+            "csrf": token,
+            "email": "jordan.kim@harborlight.example",
+            "audience": "dm",
+            "question": "How long does a guest Wi-Fi pass last?",
+        }
+        async with session.post(f"{url}/admin/try", data=form) as response:
+            assert response.status == 200
+            html = await response.text()
+        assert 'class="chat-message"' in html and "24 hours" in html
+        request_id = re.search(r'href="/admin/traces/([0-9a-f]+)" id="trace-link"', html)[1]
+        async with session.post(
+            f"{url}/admin/try", data={**form, "audience": "everyone"}
+        ) as response:
+            assert response.status == 400
+            assert "audience must be" in await response.text()
+        async with session.get(f"{url}/admin/traces/{request_id}") as response:
+            page = await response.text()
+        assert response.status == 200
+        assert "jordan.kim@harborlight.example" in page and "wifi-guests" in page
+        assert 'id="retrieved"' in page and 'class="waterfall"' in page
+        assert await services.traces.flush()  # the list reads the database, not the buffer
+        async with session.get(f"{url}/admin/traces?platform=console&mode=answer") as listed:
+            assert request_id in await listed.text()
+        async with session.get(f"{url}/admin/traces?platform=slack") as listed:
+            assert request_id not in await listed.text()
+        async with session.get(f"{url}/admin/traces?platform=irc") as listed:
+            assert listed.status == 400
+        async with session.get(f"{url}/admin/traces/nope") as missing:
+            assert missing.status == 404
+        log = await console_audit(services)
+        assert (log[1]["action"], log[1]["target"], log[1]["detail"]["as_user"]) == (
+            "try_it",
+            request_id,
+            "jordan.kim@harborlight.example",
+        )
+        assert (log[0]["action"], log[0]["target"]) == ("trace_view", request_id)
+
+
+async def test_dashboard_charts_and_slo_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANSWERDESK_ADMIN_USER", NAME)
+    monkeypatch.setenv("ANSWERDESK_ADMIN_PASSWORD", PASSWORD)
+    slo = tmp_path / "slo.yaml"
+    slo.write_text(
+        "approved_by: Dana\napproved_on: 2026-11-30\nobjectives:\n"
+        "  degraded_share: {max: 0.05, owner: answers-team}\n"
+    )
+    settings = Settings(data_dir=tmp_path / "var", slo={"file": slo})
+    async with running(settings) as (url, services), browser() as session:
+        for text_ in ("first question", "second question"):
+            services.traces.submit(_trace(text_))
+        assert await services.traces.flush()
+        assert (await login(session, url, NAME, PASSWORD)).status == 302
+        for chosen in ("24h", "7d", "30d"):
+            async with session.get(f"{url}/admin?range={chosen}") as response:
+                html = await response.text()
+            assert response.status == 200
+            assert html.count('<svg class="chart"') == 7
+            assert 'id="slo-table"' in html and "answers-team" in html
+            assert "<b>2</b> requests" in html
+        async with session.get(f"{url}/admin?range=1y") as response:
+            assert response.status == 400
+
+
+def _trace(question: str) -> dict:
+    return {
+        "request_id": uuid.uuid4().hex[:16],
+        "created_at": time.time() - 60,
+        "platform": "slack",
+        "mode": "answer",
+        "latency_ms": 900.0,
+        "cost_usd": 0.002,
+        "cache": {"status": "miss"},
+        "question": question,
+        "stages": {},
+        "model_calls": [],
+    }
+
+
+def _ticket_request(request_id: str) -> TicketRequest:
+    return TicketRequest(request_id, None, "jordan.kim@harborlight.example", "VPN?", "test")
+
+
+async def console_audit(services: Services) -> list[dict]:
+    return await AdminStore(services.engine).audit_log()
