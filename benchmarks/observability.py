@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support  # noqa: F401  (the offline environment, the repository on sys.path)
+from _support import parse_args
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -89,9 +89,9 @@ def per_trace_us(submit: object, traces: list[dict]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=20000)
-    args = parser.parse_args()
+    args = parse_args(parser, {"traces": 200})
     traces = [make_trace(n) for n in range(args.traces)]
 
     metrics = ServiceMetrics(["fast", "strong"])
