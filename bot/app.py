@@ -10,10 +10,12 @@ import structlog
 from aiohttp import web
 from sqlalchemy import text
 
+from adapters.tickets.hooks import TicketHooks
 from bot.operations import OPERATIONS
 from bot.wiring import Services, SlackParts, build_slack
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
+from core.handoff.worker import DeliveryWorker
 
 if TYPE_CHECKING:
     from adapters.slack.socket_mode import SocketModeTransport
@@ -105,6 +107,19 @@ def create_app(
         if parts.install is None:
             return web.json_response({"error": parts.install_reason}, status=404)
         return await parts.install.handle(request)
+
+    hooks = TicketHooks(services.handoff.loop_back, services.handoff.events)
+    app.router.add_post("/hooks/tickets/{provider}", hooks.handle)
+    worker = DeliveryWorker(services.handoff.handoffs)  # one per replica
+
+    async def _start_worker(_app: web.Application) -> None:
+        worker.start()
+
+    async def _stop_worker(_app: web.Application) -> None:
+        await worker.close()
+
+    app.on_startup.append(_start_worker)
+    app.on_cleanup.append(_stop_worker)
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)

@@ -24,6 +24,7 @@ from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
+from bot.handoff import HandoffParts, build_handoff
 from bot.settings import ConfigError, Settings, SlackSettings
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
@@ -60,9 +61,11 @@ class Services:
     traces: BufferedTraceWriter
     answers: AnswerService
     cache_store: ChromaSqlCacheStore
-    tickets: DbTicketQueue
+    tickets: DbTicketQueue  # the handoff outbox (every provider's tickets)
+    handoff: HandoffParts
 
     async def close(self) -> None:
+        await self.handoff.handoffs.system.close()
         await self.traces.close()
         close_reader(self.engine)
         await self.engine.dispose()
@@ -161,7 +164,8 @@ async def build_services(
         CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
         config.release,
     )
-    tickets = DbTicketQueue(engine, settings.tickets.url_base)
+    memory = SqlConversationMemory(engine)
+    handoff = build_handoff(settings, engine, memory, build_outbound(settings, engine), traces)
     answers = AnswerService(
         retriever,
         SqlDirectory(engine),
@@ -169,8 +173,8 @@ async def build_services(
         traces,
         config,
         cache=cache,
-        tickets=tickets,
-        memory=SqlConversationMemory(engine),
+        tickets=handoff.handoffs,
+        memory=memory,
         versions=catalog.document_versions,
     )
     return Services(
@@ -185,7 +189,8 @@ async def build_services(
         traces=traces,
         answers=answers,
         cache_store=cache_store,
-        tickets=tickets,
+        tickets=DbTicketQueue(engine),
+        handoff=handoff,
     )
 
 
@@ -314,7 +319,7 @@ def build_slack(services: Services) -> SlackParts:
     conversations = ConversationService(
         services.answers,
         services.directory,
-        services.tickets,
+        services.handoff.handoffs,
         SqlConversationStore(services.engine),
         ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
     )
@@ -348,8 +353,9 @@ def build_slack(services: Services) -> SlackParts:
 
 
 def build_outbound(settings: Settings, engine: AsyncEngine) -> Outbound:
-    """Posting into recorded conversations from outside a chat turn (`answerdesk say`, and
-    later agents' replies), with each platform's credentials from the environment."""
+    """Posting into recorded conversations from outside a chat turn (`answerdesk say`,
+    agents' replies and ticket news), with each platform's credentials from the
+    environment."""
     from adapters.db.conversations import SqlConversationStore
 
     return Outbound(
