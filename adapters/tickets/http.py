@@ -109,11 +109,3 @@ def answer_field(answer: Any, *path: str) -> Any:
             raise DeliveryError(f"the answer has no {'.'.join(path)}", permanent=True)
         value = value[name]
     return value
-
-
-def secret(value: Any, variable: str | None) -> str:
-    """A credential's value, or a permanent DeliveryError naming the variable to set."""
-    revealed = value.get_secret_value() if value is not None else ""
-    if not revealed:
-        raise DeliveryError(f"{variable or 'a credential'} is not set", permanent=True)
-    return revealed

@@ -45,8 +45,11 @@ class ServiceNowConfig:
     password: str | None = None
     user_env: str = "SNOW_USER"
     password_env: str = "SNOW_PASSWORD"
+    oauth: bool = False  # client credentials instead of basic auth
     client_id: str | None = None
     client_secret: str | None = None
+    client_id_env: str = "SNOW_CLIENT_ID"
+    client_secret_env: str = "SNOW_CLIENT_SECRET"
     assignment_group: str | None = None
 
 
@@ -61,7 +64,13 @@ class ServiceNowSystem:
 
     async def _auth(self) -> tuple[aiohttp.BasicAuth | None, dict[str, str]]:
         config = self._config
-        if config.client_id and config.client_secret:
+        if config.oauth:
+            for value, variable in (
+                (config.client_id, config.client_id_env),
+                (config.client_secret, config.client_secret_env),
+            ):
+                if not value:
+                    raise DeliveryError(f"{variable} is not set", permanent=True)
             if self._token is None or self._token[1] <= time.monotonic():
                 answer = await self._http.call(
                     "POST",

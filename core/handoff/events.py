@@ -51,7 +51,8 @@ class TicketEvents:
         if ticket is None:
             log.info("ticket event for an unknown ticket", provider=event.provider)
             return Applied(UNKNOWN)
-        at = event.at or utcnow()
+        # The system's own clock (when the agent acted), never before the handoff itself.
+        at = max(event.at or utcnow(), ticket.created_at)
         key = ticket.key or ticket.handoff
         if event.kind is EventKind.COMMENT:
             if not event.public:
