@@ -189,16 +189,33 @@ class DbTicketQueue:
 
     # --- chat messages -------------------------------------------------------------------
 
-    async def add_messages(self, messages: Sequence[NewMessage]) -> list[int]:
+    async def add_messages(
+        self, messages: Sequence[NewMessage], owner: str | None = None, lease_s: float = 0.0
+    ) -> list[int]:
         if not messages:
             return []
+        now = utcnow()
+        lease = {"claimed_by": owner, "claimed_until": now + timedelta(seconds=lease_s)}
         async with self._sessions() as session, session.begin():
             result = await session.execute(
-                self._new_messages(messages, utcnow()).returning(TicketMessage.id)
+                self._new_messages(messages, now, lease if owner else {}).returning(
+                    TicketMessage.id
+                )
             )
             return [int(i) for i in result.scalars()]
 
-    def _new_messages(self, messages: Sequence[NewMessage], now: datetime) -> Any:
+    async def messages(self, ids: Sequence[int]) -> list[StoredMessage]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(TicketMessage)
+                .where(TicketMessage.id.in_(list(ids)))
+                .order_by(TicketMessage.id)
+            )
+            return [_message(row) for row in rows]
+
+    def _new_messages(
+        self, messages: Sequence[NewMessage], now: datetime, lease: dict[str, Any] | None = None
+    ) -> Any:
         rows = [
             {
                 "ticket_id": m.ticket_id,
@@ -212,6 +229,7 @@ class DbTicketQueue:
                 "delivery": QUEUED,
                 "attempts": 0,
                 "next_attempt_at": now,
+                **(lease or {}),
             }
             for m in messages
         ]
@@ -221,10 +239,8 @@ class DbTicketQueue:
             .on_conflict_do_nothing(index_elements=[TicketMessage.dedupe_key])
         )
 
-    async def claim_messages(
-        self, owner: str, lease_s: float, limit: int, ids: Sequence[int] | None = None
-    ) -> list[StoredMessage]:
-        rows = await self._claim(TicketMessage, owner, lease_s, limit, ids)
+    async def claim_messages(self, owner: str, lease_s: float, limit: int) -> list[StoredMessage]:
+        rows = await self._claim(TicketMessage, owner, lease_s, limit)
         return [_message(row) for row in rows]
 
     async def message_sent(self, message_id: int, posted_id: str) -> None:
@@ -274,7 +290,6 @@ class DbTicketQueue:
         owner: str,
         lease_s: float,
         limit: int,
-        ids: Sequence[int] | None = None,
     ) -> list[Any]:
         now = utcnow()
         due: Select[Any] = (
@@ -287,8 +302,6 @@ class DbTicketQueue:
             .order_by(model.next_attempt_at, model.id)
             .limit(limit)
         )
-        if ids is not None:
-            due = due.where(model.id.in_(list(ids)))
         if self._postgres:
             due = due.with_for_update(skip_locked=True)
         async with self._sessions() as session, session.begin():

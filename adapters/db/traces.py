@@ -106,7 +106,8 @@ class BufferedTraceWriter:
         for trace in self._buffer:
             if trace.get("request_id") == request_id:
                 trace.update(patch)
-        self._annotations.setdefault(request_id, {}).update(patch)
+        # A new dict each time: a pass that merged an older one leaves this one pending.
+        self._annotations[request_id] = {**self._annotations.get(request_id, {}), **patch}
         if self._annotating is None or self._annotating.done():
             with contextlib.suppress(RuntimeError):  # no running loop: written at close()
                 self._annotating = asyncio.get_running_loop().create_task(self._annotate())
@@ -124,15 +125,14 @@ class BufferedTraceWriter:
 
     async def _merge_annotations(self) -> int:
         """One pass over the pending annotations; how many are still pending."""
-        for request_id in list(self._annotations):
-            patch = self._annotations.pop(request_id)
+        for request_id, patch in list(self._annotations.items()):
             try:
                 merged = await self._merge(request_id, patch)
             except Exception as exc:  # the database is down: keep it for the next pass
                 log.warning("trace annotation failed, will retry", error=type(exc).__name__)
                 merged = False
-            if not merged:  # what arrived meanwhile is newer
-                self._annotations[request_id] = {**patch, **self._annotations.get(request_id, {})}
+            if merged and self._annotations.get(request_id) is patch:
+                del self._annotations[request_id]
         return len(self._annotations)
 
     async def _merge(self, request_id: str, patch: dict[str, Any]) -> bool:

@@ -46,7 +46,8 @@ class TicketEvents:
         self._handoffs = handoffs
         self._store = handoffs.store
 
-    async def apply(self, event: AgentEvent) -> Applied:
+    async def apply(self, event: AgentEvent, *, post_here: bool = False) -> Applied:
+        """``post_here``: this process posts the resulting messages itself (``post_now``)."""
         ticket = await self._store.find(event.provider, event.ticket)
         if ticket is None:
             log.info("ticket event for an unknown ticket", provider=event.provider)
@@ -60,20 +61,20 @@ class TicketEvents:
             if not event.text.strip():
                 return Applied(EMPTY, ticket)
             text = texts.agent_comment(key, event.author, event.text)
-            applied = await self._queue(ticket, "comment", event, text)
+            applied = await self._queue(ticket, "comment", event, text, post_here)
             if applied.outcome == POSTED and (
                 responded := await self._store.first_response(ticket.id, at)
             ):
                 self._handoffs.annotate(responded)
             return applied
         text = texts.status_change(key, event.status, event.resolved, event.author)
-        applied = await self._queue(ticket, "status", event, text)
+        applied = await self._queue(ticket, "status", event, text, post_here)
         if event.resolved and (closed := await self._store.close(ticket.id, at)):
             self._handoffs.annotate(closed)
         return applied
 
     async def _queue(
-        self, ticket: StoredTicket, kind: str, event: AgentEvent, text: str
+        self, ticket: StoredTicket, kind: str, event: AgentEvent, text: str, here: bool
     ) -> Applied:
         if ticket.origin is None:
             return Applied(NO_THREAD, ticket)
@@ -88,7 +89,8 @@ class TicketEvents:
                     ticket.request_id,
                     event.author,
                 )
-            ]
+            ],
+            here=here,
         )
         return Applied(POSTED if ids else DUPLICATE, ticket, tuple(ids))
 
@@ -147,7 +149,7 @@ class TicketDesk:
         return await self._act(ticket, event)
 
     async def _act(self, ticket: StoredTicket, event: AgentEvent) -> dict[str, Any]:
-        applied = await self._events.apply(event)
+        applied = await self._events.apply(event, post_here=True)
         posted = await self._handoffs.post_now(applied.message_ids) if applied.message_ids else []
         current = await self._store.get(ticket.id) or ticket
         return {

@@ -57,14 +57,18 @@ class HandoffStore(Protocol):
         """Count the attempt and release the lease until ``at``."""
         ...
 
-    async def add_messages(self, messages: Sequence[NewMessage]) -> list[int]:
-        """Queue chat messages (due now); the ids of those that were new (a known
-        ``dedupe_key`` is skipped)."""
+    async def add_messages(
+        self, messages: Sequence[NewMessage], owner: str | None = None, lease_s: float = 0.0
+    ) -> list[int]:
+        """Queue chat messages (due now; leased to ``owner`` when it posts them itself); the
+        ids of those that were new (a known ``dedupe_key`` is skipped)."""
         ...
 
-    async def claim_messages(
-        self, owner: str, lease_s: float, limit: int, ids: Sequence[int] | None = None
-    ) -> list[StoredMessage]: ...
+    async def messages(self, ids: Sequence[int]) -> list[StoredMessage]: ...
+
+    async def claim_messages(self, owner: str, lease_s: float, limit: int) -> list[StoredMessage]:
+        """Due chat messages, leased to ``owner``, oldest first."""
+        ...
 
     async def message_sent(self, message_id: int, posted_id: str) -> None: ...
 

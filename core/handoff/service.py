@@ -245,19 +245,21 @@ class Handoffs:
 
     # --- chat messages ----------------------------------------------------------------------
 
-    async def add_messages(self, messages: Sequence[NewMessage]) -> list[int]:
+    async def add_messages(
+        self, messages: Sequence[NewMessage], *, here: bool = False
+    ) -> list[int]:
+        """Queue chat messages for the worker; ``here``: leased to this process, which posts
+        them itself with ``post_now`` (an agent at the command line waits for the result)."""
+        if here:
+            return await self.store.add_messages(messages, self.owner, self.config.lease_s)
         ids = await self.store.add_messages(messages)
         if ids:
             self.wake()
         return ids
 
     async def post_now(self, ids: Sequence[int]) -> list[StoredMessage]:
-        """Post these queued messages here and now (an agent at the command line waits for
-        the result); what fails stays queued for the worker."""
-        claimed = await self.store.claim_messages(
-            self.owner, self.config.lease_s, len(ids), ids=ids
-        )
-        return [await self._post(message) for message in claimed]
+        """Post messages queued with ``here``; what fails stays queued for the worker."""
+        return [await self._post(message) for message in await self.store.messages(ids)]
 
     async def _post(self, message: StoredMessage) -> StoredMessage:
         try:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from structlog.testing import capture_logs
 
 from bot.settings import Settings
 from bot.wiring import build_services
+from core.answering.redaction import redact_pii
 from tests.integration.test_slack import (
     JORDAN,
     PRIYA,
@@ -60,6 +62,7 @@ FAST = {
 }
 QUESTION = "What is the deductible on Harborlight Basic?"
 JORDAN_EMAIL = "jordan.kim@harborlight.example"
+SYS_ID = "6816f79cc0a8016401c5a33be04be441"  # Jordan's sys_user in ServiceNow
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +135,22 @@ def human(request_id: str, thread: str) -> bytes:
 
 
 async def posted(
-    double: SlackApiDouble, needle: str, *, channel: str = PUBLIC_CHANNEL, timeout: float = 30
+    double: SlackApiDouble,
+    needle: str,
+    *,
+    channel: str = PUBLIC_CHANNEL,
+    thread: str | None = None,
+    timeout: float = 30,
 ) -> dict:
-    """The first message in ``channel`` whose text contains ``needle`` (waits for it)."""
+    """The first message in ``channel`` (``thread``) whose text contains ``needle``."""
     deadline = time.monotonic() + timeout
     while True:
         for message in double.messages():
-            if message["channel"] == channel and needle in message["text"]:
+            if (
+                message["channel"] == channel
+                and needle in message["text"]
+                and thread in (None, message["thread_ts"])
+            ):
                 return message
         assert time.monotonic() < deadline, f"no message with {needle!r}: {double.messages()}"
         await asyncio.sleep(0.1)
@@ -323,6 +335,19 @@ async def _resolved(services: Any, request_id: str) -> dict | None:
     return ticket if ticket.get("resolution_s") is not None else None
 
 
+@dataclass
+class Case:
+    """One ticket system for the loop-back test: its double, settings, how it signs its
+    webhooks, and its payloads for a public comment, an internal note and a resolution."""
+
+    system: Any
+    settings: Callable[[Any], dict]
+    sign: Callable[[str, dict], tuple[bytes, dict[str, str]]]
+    public: Callable[[str], dict]
+    internal: Callable[[str], dict]
+    resolved: Callable[[str], dict]
+
+
 @pytest.mark.parametrize("provider", ["zendesk", "servicenow", "webhook"])
 async def test_each_provider_loop_back_posts_public_comments_only(
     provider: str,
@@ -332,77 +357,418 @@ async def test_each_provider_loop_back_posts_public_comments_only(
 ) -> None:
     thread = "1700001200.000100"
     secret = f"{provider}-hook-secret"
-    system, handoff, sign, public, internal = _provider_case(provider, secret, slack_env)
-    with system:
-        settings = configured(demo_settings.data_dir, double, provider=provider, **handoff(system))
+    case = _provider_case(provider, secret, slack_env)
+    with case.system:
+        settings = configured(
+            demo_settings.data_dir, double, provider=provider, **case.settings(case.system)
+        )
         async with running(settings) as (url, services):
             request_id = await ask(url, double, thread)
             await send(url, human(request_id, thread))
-            [ticket] = await until(lambda: services.tickets.list())
-            await posted(double, "A person will follow up")
-            key = (await services.tickets.list())[0]["key"]
-            status, body = await hook(url, provider, *sign(secret, internal(key)))
-            assert status == 200, body
-            status, body = await hook(url, provider, *sign(secret, public(key)))
+            await posted(double, "A person will follow up", thread=thread)
+            [ticket] = await services.tickets.list()
+            key = ticket["key"]
+            status, body = await hook(url, provider, *case.sign(secret, case.internal(key)))
+            assert status == 200 and body["events"][0]["outcome"] == "internal note: not posted"
+            status, body = await hook(url, provider, *case.sign(secret, case.public(key)))
             assert status == 200 and body["events"][0]["outcome"] == "queued for the thread", body
-            reply = await posted(double, "Try the portal")
-            status, body = await hook(url, provider, *sign("wrong-secret", public(key)))
+            reply = await posted(double, "Try the portal", thread=thread)
+            forged = case.sign("wrong-secret", case.public(key))
+            status, body = await hook(url, provider, *forged)
             assert status == 401 and body == {"error": "unauthorized"}
+            status, _ = await hook(url, provider, *case.sign(secret, case.resolved(key)))
+            assert status == 200
+            await posted(double, f"{key} was resolved", thread=thread)
             await asyncio.sleep(0.5)
-    assert reply["thread_ts"] == thread
+            [closed] = await services.tickets.list()
+    assert ticket["provider"] == provider and closed["status"] == "closed"
+    assert closed["first_response_s"] is not None and closed["resolution_s"] is not None
+    assert "Try the portal reset page." in reply["text"]
     assert not any("secret note" in text for text in texts(double))
-    assert ticket["provider"] == provider
 
 
-def _provider_case(provider: str, secret: str, env: pytest.MonkeyPatch) -> Any:
+def _provider_case(provider: str, secret: str, env: pytest.MonkeyPatch) -> Case:
     if provider == "zendesk":
-        system = ZendeskDouble()
-        env.setenv("ZENDESK_EMAIL", system.email)
-        env.setenv("ZENDESK_API_TOKEN", system.token)
+        zendesk = ZendeskDouble()
+        env.setenv("ZENDESK_EMAIL", zendesk.email)
+        env.setenv("ZENDESK_API_TOKEN", zendesk.token)
         env.setenv("ZENDESK_WEBHOOK_SECRET", secret)
-        return (
-            system,
+        return Case(
+            zendesk,
             lambda s: {"zendesk": {"base_url": s.url}},
             zendesk_hook,
             lambda key: zendesk_comment(key, 1, "Try the portal reset page.", public=True),
             lambda key: zendesk_comment(key, 2, "secret note for agents", public=False),
+            lambda key: zendesk_status(key, "SOLVED"),
         )
     if provider == "servicenow":
-        system = ServiceNowDouble(users={JORDAN_EMAIL: "6816f79cc0a8016401c5a33be04be441"})
-        env.setenv("SNOW_USER", system.user)
-        env.setenv("SNOW_PASSWORD", system.password)
+        snow = ServiceNowDouble(users={JORDAN_EMAIL: SYS_ID})
+        env.setenv("SNOW_USER", snow.user)
+        env.setenv("SNOW_PASSWORD", snow.password)
         env.setenv("SNOW_WEBHOOK_SECRET", secret)
-        rule = {"sys_mod_count": "3", "updated_by": "Beth Anglin", "state_changed": False}
-        return (
-            system,
+        rule = {"sys_id": "9d385017c611228701d22104cc95c371", "updated_by": "Beth Anglin"}
+        return Case(
+            snow,
             lambda s: {"servicenow": {"base_url": s.url}},
             servicenow_hook,
             lambda key: {
                 **rule,
                 "number": key,
+                "sys_mod_count": "3",
                 "comments": "2026-12-12 10:00:00 - Beth Anglin (Additional comments)\n"
                 "Try the portal reset page.",
             },
             lambda key: {**rule, "number": key, "sys_mod_count": "4", "work_notes": "secret note"},
+            lambda key: {
+                **rule,
+                "number": key,
+                "sys_mod_count": "5",
+                "state_changed": True,
+                "state": "Resolved",
+                "state_code": "6",
+            },
         )
-    system = WebhookReceiver(secret=secret)
+    receiver = WebhookReceiver(secret=secret)
     env.setenv("ANSWERDESK_WEBHOOK_SECRET", secret)
-    return (
-        system,
+    event = {"author": "Kim", "type": "comment"}
+    return Case(
+        receiver,
         lambda s: {"webhook": {"url": f"{s.url}/tickets"}},
         answerdesk_hook,
+        lambda key: {**event, "id": "e1", "ticket": key, "text": "Try the portal reset page."},
+        lambda key: {**event, "id": "e2", "ticket": key, "public": False, "text": "secret note"},
         lambda key: {
-            "id": "e1",
+            "id": "e3",
             "ticket": key,
-            "type": "comment",
-            "author": "Kim",
-            "text": "Try the portal reset page.",
-        },
-        lambda key: {
-            "id": "e2",
-            "ticket": key,
-            "type": "comment",
-            "public": False,
-            "text": "secret note",
+            "type": "status",
+            "status": "Done",
+            "resolved": True,
         },
     )
+
+
+# --- nothing lost: the provider down, back, and a restart in between ---------------------------
+
+
+async def test_provider_down_the_user_hears_it_is_queued_and_the_ticket_follows_even_a_restart(
+    demo_settings: Settings, double: SlackApiDouble, slack_env: pytest.MonkeyPatch
+) -> None:
+    first, second = "1700001300.000100", "1700001400.000100"
+    with ZendeskDouble() as zendesk:
+        slack_env.setenv("ZENDESK_EMAIL", zendesk.email)
+        slack_env.setenv("ZENDESK_API_TOKEN", zendesk.token)
+        settings = configured(
+            demo_settings.data_dir, double, provider="zendesk", zendesk={"base_url": zendesk.url}
+        )
+        zendesk.down()
+        async with running(settings) as (url, services):
+            request_id = await ask(url, double, first)
+            await send(url, human(request_id, first))
+            queued = await posted(double, "queued", thread=first)
+            [ticket] = await services.tickets.list()
+            assert ticket["delivery"] == "queued" and ticket["key"] is None
+            assert ticket["attempts"] >= 1 and "ClientConnectorError" in ticket["last_error"]
+            zendesk.up()
+            later = await posted(double, "now ticket 35436", thread=first)
+
+            zendesk.down()
+            request_id = await ask(url, double, second)
+            await send(url, human(request_id, second))
+            await posted(double, "queued", thread=second)
+        # The service stops with the second ticket still queued; the system comes back; a
+        # new process delivers it.
+        zendesk.up()
+        async with running(settings) as (url, services):
+            restarted = await posted(double, "now ticket 35437", thread=second)
+            tickets = await services.tickets.list()
+
+    assert "Zendesk can't be reached" in queued["text"] and "35436" not in queued["text"]
+    assert "35436" in json.dumps(later["blocks"])
+    assert restarted["thread_ts"] == second
+    assert [t["key"] for t in tickets] == ["35437", "35436"]
+    assert {t["delivery"] for t in tickets} == {"delivered"}
+    assert len(zendesk.created) == 2
+    [ticket_a, ticket_b] = zendesk.created
+    assert ticket_a["requester"] == {"name": "Jordan Kim", "email": JORDAN_EMAIL}
+    assert ticket_a["comment"]["public"] is False and QUESTION in ticket_a["comment"]["body"]
+    assert ticket_a["external_id"] != ticket_b["external_id"]
+    keys = [
+        r["headers"]["Idempotency-Key"] for r in zendesk.requests_to("POST", "/api/v2/tickets.json")
+    ]
+    assert keys == sorted(keys, key=keys.index) and len(set(keys)) == 2
+
+
+# --- rate limits, persistent failures ---------------------------------------------------------
+
+
+async def test_retry_after_is_honoured_and_a_failing_delivery_is_visible_never_dropped(
+    demo_settings: Settings,
+    double: SlackApiDouble,
+    slack_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    thread, broken = "1700001500.000100", "1700001600.000100"
+    with ServiceNowDouble(users={JORDAN_EMAIL: SYS_ID}) as snow:
+        slack_env.setenv("SNOW_CLIENT_ID", snow.client_id)
+        slack_env.setenv("SNOW_CLIENT_SECRET", snow.client_secret)
+        settings = configured(
+            demo_settings.data_dir,
+            double,
+            provider="servicenow",
+            servicenow={
+                "base_url": snow.url,
+                "client_id_env": "SNOW_CLIENT_ID",
+                "client_secret_env": "SNOW_CLIENT_SECRET",
+                "assignment_group": "Service Desk",
+            },
+            delivery={"failing_after": 3},
+        )
+        async with running(settings) as (url, services):
+            snow.fail("429:1")
+            request_id = await ask(url, double, thread)
+            await send(url, human(request_id, thread))
+            await posted(double, "queued", thread=thread)
+            await posted(double, "now ticket INC0010001", thread=thread)
+
+            snow.fail(*["400"] * 50)
+            with capture_logs() as logs:
+                broken_id = await ask(url, double, broken)
+                await send(url, human(broken_id, broken))
+                await posted(double, "queued", thread=broken)
+                failing = await until(lambda: _failing(services), timeout=30)
+            listed = await asyncio.to_thread(
+                run,
+                tmp_path,
+                "tickets",
+                "list",
+                "--failed",
+                "--json",
+                env={"ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)},
+            )
+            counts = await services.handoff.handoffs.counts()
+
+    posts = snow.requests_to("POST", "/api/now/table/incident")
+    assert posts[1]["at"] - posts[0]["at"] >= 1.0  # Retry-After: 1
+    incident = snow.created[0]
+    assert incident["number"] == "INC0010001" and incident["caller_id"] == SYS_ID
+    assert incident["assignment_group"] == "Service Desk"
+    assert QUESTION in incident["description"] and incident["short_description"] == QUESTION
+    for needle in (request_id, f"{URL_BASE}/traces/{request_id}", JORDAN_EMAIL, "app.slack.com"):
+        assert needle in incident["work_notes"], needle
+    assert len(incident["correlation_id"]) == 32
+    api = [r for r in snow.requests if r["path"].startswith("/api/")]
+    assert api and all(r["headers"]["Authorization"].startswith("Bearer ") for r in api)
+
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert row["request_id"] == broken_id and row["delivery"] == "failing"
+    assert "HTTP 400" in row["last_error"] and row["attempts"] >= 1
+    assert failing["delivery"] == "failing"
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert [e["event"] for e in errors] == ["ticket delivery failing"]
+    assert errors[0]["handoff"] == row["id"] and "HTTP 400" in errors[0]["error"]
+    assert counts["tickets"]["failing"] == 1 and counts["tickets"]["delivered"] == 1
+
+
+async def _failing(services: Any) -> dict | None:
+    rows = await services.tickets.list(failed=True)
+    return rows[0] if rows else None
+
+
+# --- several replicas on one PostgreSQL -------------------------------------------------------
+
+
+@pytest.mark.postgres
+async def test_two_replicas_and_retried_clicks_open_one_ticket(
+    demo_settings: Settings, double: SlackApiDouble, jira: JiraDouble, postgres_url: str
+) -> None:
+    from core.acl import load_policy
+    from tests.conftest import DEMO
+
+    settings = jira_settings(demo_settings.data_dir, double, jira).model_copy(
+        update={"database_url": postgres_url, "chroma_collection": "pg_handoff"}
+    )
+    seed = await build_services(settings)
+    await seed.ingestor.ingest([DEMO / "corpus" / "it"], load_policy(DEMO / "acl.yaml"))
+    await seed.close()
+    thread = "1700001700.000100"
+    async with running(settings) as (one, services), running(settings) as (two, _):
+        request_id = await ask(one, double, thread, "How long does a guest Wi-Fi pass last?")
+        click = human(request_id, thread)
+        replies = await asyncio.gather(*(send(url, click) for url in (one, two, one, two)))
+        assert [status for status, _ in replies] == [200] * 4
+        await posted(double, "HELP-1", thread=thread)
+        await asyncio.sleep(1.5)
+        tickets = await services.tickets.list()
+    assert len(jira.created) == 1 and len(jira.requests_to("POST", "/rest/api/3/issue")) == 1
+    assert [t["key"] for t in tickets] == ["HELP-1"]
+    assert sum("A person will follow up" in text for text in texts(double)) == 1
+
+
+# --- the built-in queue, answered from the command line -----------------------------------------
+
+
+async def test_builtin_agents_show_reply_and_resolve_from_the_command_line(
+    demo_settings: Settings,
+    double: SlackApiDouble,
+    slack_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    thread = "1700001800.000100"
+    config = tmp_path / "answerdesk.yaml"
+    config.write_text(
+        f"data_dir: {demo_settings.data_dir}\n"
+        f"slack:\n  api_base_url: {double.url}\n  post_interval_s: 0.01\n"
+    )
+
+    async def cli(*args: str) -> Any:
+        return await asyncio.to_thread(
+            run, tmp_path, "tickets", *args, env={"ANSWERDESK_CONFIG": str(config)}
+        )
+
+    settings = configured(demo_settings.data_dir, double)
+    async with running(settings) as (url, _):
+        request_id = await ask(url, double, thread)
+        await send(url, human(request_id, thread))
+        await posted(double, "AD-1", thread=thread)
+        shown = await cli("show", "AD-1", "--json")
+        replied = await cli(
+            "reply", "AD-1", "Your **new** pass is at the front desk.", "--as", "Kim", "--json"
+        )
+        resolved = await cli("resolve", "AD-1", "--json")
+        unknown = await cli("reply", "AD-99", "hello")
+        empty = await cli("reply", "AD-1", "  ")
+        text_mode = await cli("show", "AD-1")
+        trace = await asyncio.to_thread(
+            run,
+            tmp_path,
+            "trace",
+            "show",
+            request_id,
+            "--json",
+            env={"ANSWERDESK_CONFIG": str(config)},
+        )
+
+    assert shown.returncode == 0, shown.stderr
+    ticket = json.loads(shown.stdout)
+    assert ticket["provider"] == "builtin" and ticket["key"] == "AD-1" and ticket["messages"] == []
+    assert ticket["content"]["question"] == QUESTION
+    assert replied.returncode == 0, replied.stderr
+    reply = json.loads(replied.stdout)
+    assert [m["delivery"] for m in reply["messages"]] == ["delivered"]
+    in_thread = await posted(double, "front desk", thread=thread)
+    assert "Kim" in in_thread["text"]
+    done = json.loads(resolved.stdout)
+    assert done["ticket"]["status"] == "closed" and done["messages"][0]["delivery"] == "delivered"
+    await posted(double, "AD-1 was resolved", thread=thread)
+    for bad, needle in ((unknown, "AD-99"), (empty, "empty")):
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+        assert needle in bad.stderr
+    assert "AD-1" in text_mode.stdout and "front desk" in text_mode.stdout
+    outcome = json.loads(trace.stdout)["ticket"]
+    assert outcome["id"] == "AD-1" and outcome["status"] == "closed"
+    assert outcome["first_response_s"] is not None and outcome["resolution_s"] is not None
+
+
+# --- the webhook, from the command line: signed, verifiable, redacted -------------------------
+
+
+def _webhook_config(tmp_path: Path, data_dir: Path, url: str, redaction: str) -> Path:
+    config = tmp_path / f"webhook-{redaction}.yaml"
+    config.write_text(
+        f"data_dir: {data_dir}\n"
+        f"tickets: {{url_base: '{URL_BASE}'}}\n"
+        f"tracing: {{redaction: {redaction}}}\n"
+        "handoff:\n"
+        "  provider: webhook\n"
+        f"  webhook: {{url: '{url}/tickets'}}\n"
+    )
+    return config
+
+
+def test_webhook_tickets_are_signed_verifiable_and_redacted(
+    demo_settings: Settings, tmp_path: Path
+) -> None:
+    secret = "receiver-shared-secret"
+    pii = "Talk to a human please: call me on 415-555-0132 or write to jo.private@gmail.com"
+    with WebhookReceiver(secret=secret) as receiver:
+        outputs = []
+        for redaction in ("pii", "all"):
+            config = _webhook_config(tmp_path, demo_settings.data_dir, receiver.url, redaction)
+            env = {"ANSWERDESK_CONFIG": str(config), "ANSWERDESK_WEBHOOK_SECRET": secret}
+            done = run(tmp_path, "ask", pii, "--as", JORDAN_EMAIL, "--json", env=env)
+            assert done.returncode == 0, done.stderr
+            outputs.append(json.loads(done.stdout))
+        trace = run(tmp_path, "trace", "show", outputs[0]["request_id"], "--json", env=env)
+        requests = receiver.requests_to("POST", "/tickets")
+
+    assert [o["ticket"]["id"] for o in outputs] == ["DESK-1", "DESK-2"]
+    assert all(o["ticket"]["delivery"] == "delivered" for o in outputs)
+    assert "DESK-1" in outputs[0]["text"]
+    assert json.loads(trace.stdout)["ticket"]["id"] == "DESK-1"
+    for request in requests:
+        headers, raw = request["headers"], request["raw"]
+        assert verify_answerdesk_signature(secret, headers, raw)
+        assert not verify_answerdesk_signature("other-secret", headers, raw)
+        assert not verify_answerdesk_signature(secret, headers, raw + b" ")
+        stale = int(headers["X-Answerdesk-Timestamp"]) + 301
+        assert not verify_answerdesk_signature(secret, headers, raw, now=stale)
+        assert headers["Idempotency-Key"]
+    pii_body, all_body = (json.loads(r["raw"]) for r in requests)
+    assert pii_body["type"] == "ticket.created" and pii_body["id"].startswith("AD-")
+    ticket = pii_body["ticket"]
+    assert ticket["request_id"] == outputs[0]["request_id"]
+    assert ticket["trace_url"] == f"{URL_BASE}/traces/{outputs[0]['request_id']}"
+    assert ticket["trigger"] == "asked for a human"
+    assert ticket["asker"]["email"] == JORDAN_EMAIL  # whom the ticket is for
+    raw_text = json.dumps(pii_body)
+    assert "415-555-0132" not in raw_text and "jo.private@gmail.com" not in raw_text
+    assert "[phone]" in ticket["question"] and "[email]" in ticket["question"]
+    # (the answer flow redacted PII before the handoff; `all` then hides the rest)
+    hidden = f"[redacted: {len(redact_pii(pii).text)} characters]"
+    assert all_body["ticket"]["question"] == hidden
+    assert "Talk to a human" not in json.dumps(all_body)
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_config_check_names_the_handoff_variables_and_refuses_secrets_in_the_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "answerdesk.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'var'}\n"
+        "handoff:\n"
+        "  provider: jira\n"
+        "  jira: {base_url: 'https://acme.atlassian.net', project_key: HELP}\n"
+        "  announce_channel: C0ESCALATE\n"
+    )
+    env = {"ANSWERDESK_CONFIG": str(config)}
+    missing = run(tmp_path, "config", "check", "--json", env=env)
+    assert missing.returncode == 2
+    report = json.loads(missing.stdout)
+    assert report["problems"] == [
+        "handoff: jira at https://acme.atlassian.net: JIRA_EMAIL, JIRA_API_TOKEN not set"
+    ]
+    present = {**env, "JIRA_EMAIL": "bot@acme.example", "JIRA_API_TOKEN": "tok-123-secret"}
+    done = run(tmp_path, "config", "check", "--json", env=present)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["handoff"]["status"] == "ok" and "C0ESCALATE" in checks["handoff"]["detail"]
+    assert checks["handoff.loopback"]["status"] == "off"
+    assert "JIRA_WEBHOOK_SECRET" in checks["handoff.loopback"]["detail"]
+    assert report["effective"]["handoff"]["jira"]["token"] == "**********"
+    assert "tok-123-secret" not in done.stdout + done.stderr
+
+    config.write_text(config.read_text() + "  webhook: {secret: abc}\n")
+    refused = run(tmp_path, "config", "check", env=env)
+    assert refused.returncode == 2
+    assert "handoff.webhook.secret: secrets are read only from the environment" in refused.stderr
+    assert "secret_env" in refused.stderr
+
+    config.write_text(f"data_dir: {tmp_path / 'var'}\nhandoff: {{provider: zendesk}}\n")
+    unconfigured = run(tmp_path, "tickets", "list", env=env)
+    assert unconfigured.returncode == 2
+    assert "handoff.zendesk.base_url is required" in unconfigured.stderr
