@@ -706,9 +706,14 @@ def test_webhook_tickets_are_signed_verifiable_and_redacted(
     assert all(o["ticket"]["delivery"] == "delivered" for o in outputs)
     assert "DESK-1" in outputs[0]["text"]
     assert json.loads(trace.stdout)["ticket"]["id"] == "DESK-1"
+    readme_verify = _readme_verifier()
     for request in requests:
         headers, raw = request["headers"], request["raw"]
         assert verify_answerdesk_signature(secret, headers, raw)
+        assert readme_verify(secret, headers, raw)  # the receiver the README shows
+        stale_at = int(headers["X-Answerdesk-Timestamp"]) + 301
+        assert not readme_verify(secret, headers, raw, now=stale_at)
+        assert not readme_verify(secret, headers, raw.replace(b"AD-", b"AX-"))
         assert not verify_answerdesk_signature("other-secret", headers, raw)
         assert not verify_answerdesk_signature(secret, headers, raw + b" ")
         stale = int(headers["X-Answerdesk-Timestamp"]) + 301
@@ -728,6 +733,16 @@ def test_webhook_tickets_are_signed_verifiable_and_redacted(
     hidden = f"[redacted: {len(redact_pii(pii).text)} characters]"
     assert all_body["ticket"]["question"] == hidden
     assert "Talk to a human" not in json.dumps(all_body)
+
+
+def _readme_verifier() -> Callable[..., bool]:
+    """The receiver's `verify` from the README's "Webhook" section, as a reader copies it."""
+    from tests.integration.test_readme_examples import blocks, section
+
+    [code] = blocks(section("### Webhook"), "python")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["verify"]
 
 
 # --- configuration ------------------------------------------------------------------------------
