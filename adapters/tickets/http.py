@@ -109,3 +109,11 @@ def answer_field(answer: Any, *path: str) -> Any:
             raise DeliveryError(f"the answer has no {'.'.join(path)}", permanent=True)
         value = value[name]
     return value
+
+
+def require(*credentials: tuple[str | None, str]) -> None:
+    """Each (value, its variable): a permanent DeliveryError naming the variables not set
+    (the delivery counts as failing until they are; it is never dropped)."""
+    missing = [variable for value, variable in credentials if not value]
+    if missing:
+        raise DeliveryError(f"{', '.join(missing)} not set", permanent=True)

@@ -23,9 +23,9 @@ from typing import Any
 
 import aiohttp
 
-from adapters.tickets.http import TicketHttp, answer_field
+from adapters.tickets.http import TicketHttp, answer_field, require
 from adapters.tickets.signing import verify_hub_signature
-from core.handoff.types import AgentEvent, Delivered, DeliveryError, EventKind, StoredTicket
+from core.handoff.types import AgentEvent, Delivered, EventKind, StoredTicket
 
 NAME = "jira"
 DONE = {"done", "resolved", "closed"}
@@ -53,13 +53,9 @@ class JiraSystem:
         self._http = http
 
     def _auth(self) -> aiohttp.BasicAuth:
-        for value, variable in (
-            (self._config.email, self._config.email_env),
-            (self._config.token, self._config.token_env),
-        ):
-            if not value:
-                raise DeliveryError(f"{variable} is not set", permanent=True)
-        return aiohttp.BasicAuth(self._config.email or "", self._config.token or "")
+        config = self._config
+        require((config.email, config.email_env), (config.token, config.token_env))
+        return aiohttp.BasicAuth(config.email or "", config.token or "")
 
     async def create(self, ticket: StoredTicket) -> Delivered:
         auth = self._auth()

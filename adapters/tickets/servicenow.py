@@ -26,10 +26,10 @@ from typing import Any
 
 import aiohttp
 
-from adapters.tickets.http import TicketHttp, answer_field
+from adapters.tickets.http import TicketHttp, answer_field, require
 from adapters.tickets.render import detail_lines, plain_text
 from adapters.tickets.signing import verify_bearer
-from core.handoff.types import AgentEvent, Delivered, DeliveryError, EventKind, StoredTicket
+from core.handoff.types import AgentEvent, Delivered, EventKind, StoredTicket
 
 NAME = "servicenow"
 RESOLVED_STATES = {"6", "7"}  # Resolved, Closed
@@ -65,12 +65,10 @@ class ServiceNowSystem:
     async def _auth(self) -> tuple[aiohttp.BasicAuth | None, dict[str, str]]:
         config = self._config
         if config.oauth:
-            for value, variable in (
+            require(
                 (config.client_id, config.client_id_env),
                 (config.client_secret, config.client_secret_env),
-            ):
-                if not value:
-                    raise DeliveryError(f"{variable} is not set", permanent=True)
+            )
             if self._token is None or self._token[1] <= time.monotonic():
                 answer = await self._http.call(
                     "POST",
@@ -85,12 +83,7 @@ class ServiceNowSystem:
                 token = answer_field(answer, "access_token")
                 self._token = (token, time.monotonic() + max(expires - 60, 30))
             return None, {"Authorization": f"Bearer {self._token[0]}"}
-        for value, variable in (
-            (config.user, config.user_env),
-            (config.password, config.password_env),
-        ):
-            if not value:
-                raise DeliveryError(f"{variable} is not set", permanent=True)
+        require((config.user, config.user_env), (config.password, config.password_env))
         return aiohttp.BasicAuth(config.user or "", config.password or ""), {}
 
     async def _get(self, table: str, query: str, fields: str) -> dict[str, Any] | None:

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.tickets import signing
-from adapters.tickets.http import TicketHttp
+from adapters.tickets.http import TicketHttp, require
 from core.handoff.types import (
     AgentEvent,
     Delivered,
-    DeliveryError,
     EventKind,
     StoredTicket,
     utcnow,
@@ -52,8 +51,7 @@ class WebhookSystem:
         self._http = http
 
     async def create(self, ticket: StoredTicket) -> Delivered:
-        if not self._config.secret:
-            raise DeliveryError(f"{self._config.secret_env} is not set", permanent=True)
+        require((self._config.secret, self._config.secret_env))
         body = json.dumps(
             {
                 "type": "ticket.created",

@@ -23,10 +23,10 @@ from typing import Any
 
 import aiohttp
 
-from adapters.tickets.http import TicketHttp, answer_field
+from adapters.tickets.http import TicketHttp, answer_field, require
 from adapters.tickets.render import plain_text
 from adapters.tickets.signing import verify_zendesk
-from core.handoff.types import AgentEvent, Delivered, DeliveryError, EventKind, StoredTicket
+from core.handoff.types import AgentEvent, Delivered, EventKind, StoredTicket
 
 NAME = "zendesk"
 RESOLVED = {"solved", "closed"}
@@ -52,10 +52,7 @@ class ZendeskSystem:
 
     async def create(self, ticket: StoredTicket) -> Delivered:
         config = self._config
-        if not config.email:
-            raise DeliveryError(f"{config.email_env} is not set", permanent=True)
-        if not config.token:
-            raise DeliveryError(f"{config.token_env} is not set", permanent=True)
+        require((config.email, config.email_env), (config.token, config.token_env))
         content = ticket.content
         body: dict[str, Any] = {
             "subject": content.get("summary", "Answerdesk handoff"),
