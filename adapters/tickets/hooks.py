@@ -58,12 +58,12 @@ class TicketHooks:
     async def handle(self, request: web.Request) -> web.Response:
         loop = self._loop
         provider = request.match_info.get("provider", "")
-        body = await request.content.read(MAX_BODY + 1)
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.json_response({"error": "body too large"}, status=413)
+        body = await request.read()
         if loop is None or provider != loop.provider or not loop.verify(request.headers, body):
             log.warning("ticket hook refused", provider=provider[:32])
             return web.json_response({"error": "unauthorized"}, status=401)
-        if len(body) > MAX_BODY:
-            return web.json_response({"error": "body too large"}, status=413)
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict):
