@@ -346,6 +346,7 @@ class Case:
     public: Callable[[str], dict]
     internal: Callable[[str], dict]
     resolved: Callable[[str], dict]
+    sent: Callable[[Any], str]  # the created ticket's text, as the system stored it
 
 
 @pytest.mark.parametrize("provider", ["zendesk", "servicenow", "webhook"])
@@ -381,6 +382,20 @@ async def test_each_provider_loop_back_posts_public_comments_only(
             await posted(double, f"{key} was resolved", thread=thread)
             await asyncio.sleep(0.5)
             [closed] = await services.tickets.list()
+    thread_link = (
+        f"https://app.slack.com/client/{TEAM}/{PUBLIC_CHANNEL}/thread/{PUBLIC_CHANNEL}-{thread}"
+    )
+    [sent] = case.system.created
+    for needle in (
+        QUESTION,
+        "asked for a human (slack button)",
+        request_id,
+        f"{URL_BASE}/traces/{request_id}",
+        JORDAN_EMAIL,
+        JORDAN,
+        thread_link,
+    ):
+        assert needle in case.sent(sent), (provider, needle)
     assert ticket["provider"] == provider and closed["status"] == "closed"
     assert closed["first_response_s"] is not None and closed["resolution_s"] is not None
     assert "Try the portal reset page." in reply["text"]
@@ -400,6 +415,7 @@ def _provider_case(provider: str, secret: str, env: pytest.MonkeyPatch) -> Case:
             lambda key: zendesk_comment(key, 1, "Try the portal reset page.", public=True),
             lambda key: zendesk_comment(key, 2, "secret note for agents", public=False),
             lambda key: zendesk_status(key, "SOLVED"),
+            lambda created: created["comment"]["body"],
         )
     if provider == "servicenow":
         snow = ServiceNowDouble(users={JORDAN_EMAIL: SYS_ID})
@@ -427,6 +443,7 @@ def _provider_case(provider: str, secret: str, env: pytest.MonkeyPatch) -> Case:
                 "state": "Resolved",
                 "state_code": "6",
             },
+            lambda created: f"{created['description']}\n{created['work_notes']}",
         )
     receiver = WebhookReceiver(secret=secret)
     env.setenv("ANSWERDESK_WEBHOOK_SECRET", secret)
@@ -444,6 +461,7 @@ def _provider_case(provider: str, secret: str, env: pytest.MonkeyPatch) -> Case:
             "status": "Done",
             "resolved": True,
         },
+        lambda created: json.dumps(created["body"]),
     )
 
 
