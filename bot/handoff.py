@@ -20,7 +20,7 @@ from core.conversation.types import ConversationRef
 from core.handoff.content import ContentBuilder, ContentConfig
 from core.handoff.events import TicketDesk, TicketEvents
 from core.handoff.ports import TicketSystem, TraceNotes
-from core.handoff.service import DeliveryConfig, Handoffs
+from core.handoff.service import AnnounceTo, DeliveryConfig, Handoffs
 from core.handoff.types import StoredTicket
 
 
@@ -114,7 +114,7 @@ def loop_back_secret(settings: HandoffSettings) -> tuple[str | None, str | None]
     return _reveal(secret), variable
 
 
-def announce_to(channel: str | None):  # type: ignore[no-untyped-def]
+def announce_to(channel: str | None) -> AnnounceTo | None:
     """New tickets are announced in a Slack channel: the asker's workspace's when the
     handoff came from Slack (multi-workspace installs post with that workspace's token)."""
     if not channel:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from tests.integration.test_slack import (
     PRIYA,
     PUBLIC_CHANNEL,
     SECRET,
-    _request_id,
     send,
     settle,
 )
@@ -104,7 +104,14 @@ async def ask(url: str, double: SlackApiDouble, thread: str, text: str = QUESTIO
     event = app_mention(f"<@UBOT> {text}", user=JORDAN, channel=PUBLIC_CHANNEL, ts=thread)
     await send(url, event_payload(event, event_id=f"Ev-{thread}-{before}"))
     await settle(double, "chat.update", before + 1)
-    return _request_id(double.calls_to("chat.update")[-1]["args"]["blocks"])
+    return request_id_of(double.calls_to("chat.update")[-1]["args"]["blocks"])
+
+
+def request_id_of(blocks: list[dict]) -> str:
+    """The answer's request id, from its footer (handoff answers have no buttons)."""
+    found = re.search(r"request `([0-9a-f]+)`", json.dumps(blocks))
+    assert found, blocks
+    return found.group(1)
 
 
 async def follow_up(url: str, double: SlackApiDouble, thread: str, text: str) -> str:
@@ -120,7 +127,7 @@ async def follow_up(url: str, double: SlackApiDouble, thread: str, text: str) ->
     }
     await send(url, event_payload(message, event_id=f"Ev-follow-{thread}"))
     await settle(double, "chat.update", before + 1)
-    return _request_id(double.calls_to("chat.update")[-1]["args"]["blocks"])
+    return request_id_of(double.calls_to("chat.update")[-1]["args"]["blocks"])
 
 
 def human(request_id: str, thread: str) -> bytes:
@@ -514,6 +521,33 @@ async def test_provider_down_the_user_hears_it_is_queued_and_the_ticket_follows_
         r["headers"]["Idempotency-Key"] for r in zendesk.requests_to("POST", "/api/v2/tickets.json")
     ]
     assert keys == sorted(keys, key=keys.index) and len(set(keys)) == 2
+
+
+async def test_asking_for_a_human_in_the_thread_hands_off_and_the_key_follows_there(
+    demo_settings: Settings, double: SlackApiDouble, slack_env: pytest.MonkeyPatch
+) -> None:
+    """The answer flow's own handoff (no button): the thread's reference travels with it."""
+    thread = "1700001450.000100"
+    slack_env.setenv("ANSWERDESK_WEBHOOK_SECRET", "receiver-secret")
+    with WebhookReceiver(secret="receiver-secret") as receiver:
+        settings = configured(
+            demo_settings.data_dir,
+            double,
+            provider="webhook",
+            webhook={"url": f"{receiver.url}/tickets"},
+        )
+        receiver.down()
+        async with running(settings) as (url, _):
+            request_id = await ask(url, double, thread, "Can I talk to a human please?")
+            answer = double.calls_to("chat.update")[-1]["args"]
+            receiver.up()
+            later = await posted(double, "now ticket DESK-1", thread=thread)
+    assert "queued" in answer["text"] and "DESK-1" not in answer["text"]
+    assert later["thread_ts"] == thread
+    [created] = receiver.created
+    assert created["body"]["ticket"]["request_id"] == request_id
+    assert created["body"]["ticket"]["conversation"]["link"].endswith(f"{PUBLIC_CHANNEL}-{thread}")
+    assert created["body"]["ticket"]["trigger"] == "asked for a human"
 
 
 # --- rate limits, persistent failures ---------------------------------------------------------
