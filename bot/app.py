@@ -12,11 +12,13 @@ from aiohttp import web
 from sqlalchemy import text
 
 from adapters.observability.metrics import LiveReadings
+from adapters.tickets.hooks import TicketHooks
 from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS
 from bot.wiring import Services, SlackParts, build_slack
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
+from core.handoff.worker import DeliveryWorker
 
 if TYPE_CHECKING:
     from adapters.slack.socket_mode import SocketModeTransport
@@ -82,8 +84,8 @@ async def metrics(request: web.Request) -> web.Response:
         traces_spilled=services.traces.spilled,
     )
     try:
-        counts = await services.tickets.counts()
-        readings.tickets = {("answerdesk", state): n for state, n in counts.items()}
+        readings.tickets = await services.tickets.by_provider()
+        readings.ticket_messages = (await services.tickets.counts())["messages"]
     except Exception as exc:  # the database is down: the rest of the metrics still matter
         log.warning("ticket counts unavailable for metrics", error=type(exc).__name__)
     return web.Response(
@@ -145,6 +147,19 @@ def create_app(
         if parts.install is None:
             return web.json_response({"error": parts.install_reason}, status=404)
         return await parts.install.handle(request)
+
+    hooks = TicketHooks(services.handoff.loop_back, services.handoff.events)
+    app.router.add_post("/hooks/tickets/{provider}", hooks.handle)
+    worker = DeliveryWorker(services.handoff.handoffs)  # one per replica
+
+    async def _start_worker(_app: web.Application) -> None:
+        worker.start()
+
+    async def _stop_worker(_app: web.Application) -> None:
+        await worker.close()
+
+    app.on_startup.append(_start_worker)
+    app.on_cleanup.append(_stop_worker)
 
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)

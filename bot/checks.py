@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.settings import RuleSettings, Settings
+from bot.settings import RuleSettings, ServiceNowSettings, Settings
 from core.classification import LEVELS
 
 OK, PROBLEM, OFF = "ok", "problem", "off"
@@ -40,6 +40,7 @@ def configuration_checks(settings: Settings) -> list[Check]:
         _metrics(settings),
         _otel(),
         _slo(settings),
+        *_handoff(settings),
     ]
 
 
@@ -296,3 +297,50 @@ def _slo(settings: Settings) -> Check:
         OK,
         f"{path}: {count} objectives, approved by {spec.approved_by} on {spec.approved_on}",
     )
+
+
+def _handoff(settings: Settings) -> list[Check]:
+    """The ticket system `handoff.provider` names: configured, its credentials' variables
+    set; and whether its loop-back (agents' replies into the chat) can be verified."""
+    from bot.handoff import loop_back_secret
+
+    h = settings.handoff
+    if h.provider == "builtin":
+        return [Check("handoff", OK, "built-in queue (answerdesk tickets list|show|reply|resolve)")]
+    section = getattr(h, h.provider)
+    needed: list[tuple[str, object]] = {
+        "jira": [(h.jira.email_env, h.jira.email), (h.jira.token_env, h.jira.token)],
+        "zendesk": [(h.zendesk.email_env, h.zendesk.email), (h.zendesk.token_env, h.zendesk.token)],
+        "servicenow": _servicenow_credentials(h.servicenow),
+        "webhook": [(h.webhook.secret_env, h.webhook.secret)],
+    }[h.provider]
+    where = getattr(section, "base_url", None) or getattr(section, "url", None)
+    missing = [variable for variable, value in needed if value is None]
+    announce = f"; new tickets announced in {h.announce_channel}" if h.announce_channel else ""
+    if missing:
+        detail = f"{h.provider} at {where}: {', '.join(missing)} not set"
+        checks = [Check("handoff", PROBLEM, detail)]
+    else:
+        present = ", ".join(variable for variable, _ in needed)
+        checks = [Check("handoff", OK, f"{h.provider} at {where} ({present} set){announce}")]
+    secret, variable = loop_back_secret(h)
+    url = f"POST /hooks/tickets/{h.provider}"
+    if secret:
+        checks.append(Check("handoff.loopback", OK, f"{url} verified with {variable}"))
+    else:
+        checks.append(
+            Check(
+                "handoff.loopback",
+                OFF,
+                f"{url} refuses everything: {variable} not set (agents' replies stay in "
+                f"{h.provider})",
+            )
+        )
+    return checks
+
+
+def _servicenow_credentials(s: ServiceNowSettings) -> list[tuple[str, object]]:
+    """OAuth client credentials when both variables are named, else basic auth."""
+    if s.client_id_env and s.client_secret_env:
+        return [(s.client_id_env, s.client_id), (s.client_secret_env, s.client_secret)]
+    return [(s.user_env, s.user), (s.password_env, s.password)]

@@ -248,7 +248,110 @@ class MemorySettings(_Section):
 
 
 class TicketSettings(_Section):
-    url_base: str | None = None  # where ticket links point (the admin pages)
+    # The admin pages' public URL: built-in tickets link to <url_base>/tickets/AD-<n>, and
+    # every ticket to its request's trace at <url_base>/traces/<request id>.
+    url_base: str | None = None
+
+
+class JiraSettings(_Section):
+    base_url: str | None = None  # https://acme.atlassian.net
+    project_key: str | None = None
+    issue_type: str = "Task"
+    email_env: str = "JIRA_EMAIL"
+    email: Annotated[Secret, SecretNamedBy("email_env", "JIRA_EMAIL")] = None
+    token_env: str = "JIRA_API_TOKEN"
+    token: Annotated[Secret, SecretNamedBy("token_env", "JIRA_API_TOKEN")] = None
+    requester_field: str | None = None  # a custom field for the asker's email (customfield_…)
+    labels: list[str] = Field(default_factory=lambda: ["answerdesk"])
+    # The admin webhook's secret: Jira signs with it (X-Hub-Signature), we verify.
+    webhook_secret_env: str = "JIRA_WEBHOOK_SECRET"
+    webhook_secret: Annotated[
+        Secret, SecretNamedBy("webhook_secret_env", "JIRA_WEBHOOK_SECRET")
+    ] = None
+
+
+class ZendeskSettings(_Section):
+    base_url: str | None = None  # https://acme.zendesk.com
+    email_env: str = "ZENDESK_EMAIL"
+    email: Annotated[Secret, SecretNamedBy("email_env", "ZENDESK_EMAIL")] = None
+    token_env: str = "ZENDESK_API_TOKEN"
+    token: Annotated[Secret, SecretNamedBy("token_env", "ZENDESK_API_TOKEN")] = None
+    tags: list[str] = Field(default_factory=lambda: ["answerdesk"])
+    webhook_secret_env: str = "ZENDESK_WEBHOOK_SECRET"  # the webhook's signing secret
+    webhook_secret: Annotated[
+        Secret, SecretNamedBy("webhook_secret_env", "ZENDESK_WEBHOOK_SECRET")
+    ] = None
+
+
+class ServiceNowSettings(_Section):
+    base_url: str | None = None  # https://acme.service-now.com
+    user_env: str = "SNOW_USER"
+    user: Annotated[Secret, SecretNamedBy("user_env", "SNOW_USER")] = None
+    password_env: str = "SNOW_PASSWORD"
+    password: Annotated[Secret, SecretNamedBy("password_env", "SNOW_PASSWORD")] = None
+    # OAuth client credentials instead of basic auth, when both variables are named and set.
+    client_id_env: str | None = None
+    client_id: Annotated[Secret, SecretNamedBy("client_id_env", "SNOW_CLIENT_ID")] = None
+    client_secret_env: str | None = None
+    client_secret: Annotated[Secret, SecretNamedBy("client_secret_env", "SNOW_CLIENT_SECRET")] = (
+        None
+    )
+    assignment_group: str | None = None  # a group's sys_id or name
+    webhook_secret_env: str = "SNOW_WEBHOOK_SECRET"  # the business rule's bearer token
+    webhook_secret: Annotated[
+        Secret, SecretNamedBy("webhook_secret_env", "SNOW_WEBHOOK_SECRET")
+    ] = None
+
+
+class WebhookSettings(_Section):
+    url: str | None = None
+    secret_env: str = "ANSWERDESK_WEBHOOK_SECRET"  # signs our tickets and their loop-back
+    secret: Annotated[Secret, SecretNamedBy("secret_env", "ANSWERDESK_WEBHOOK_SECRET")] = None
+
+
+class DeliverySettings(_Section):
+    """The outbox worker: how long the user waits for a key, then how deliveries retry."""
+
+    timeout_s: float = Field(default=10.0, gt=0, le=120)  # one HTTP request
+    inline_timeout_s: float = Field(default=5.0, ge=0, le=60)  # the attempt the user waits for
+    backoff_s: float = Field(default=2.0, gt=0)  # first retry; doubles with each attempt
+    max_backoff_s: float = Field(default=600.0, gt=0)
+    failing_after: int = Field(default=5, ge=1)  # attempts before a delivery counts as failing
+    poll_s: float = Field(default=2.0, gt=0)
+    lease_s: float = Field(default=60.0, gt=0)  # a claimed row's lease (a crashed worker's ends)
+    batch: int = Field(default=20, ge=1, le=500)
+
+
+_PROVIDER_NEEDS = {
+    "jira": ("base_url", "project_key"),
+    "zendesk": ("base_url",),
+    "servicenow": ("base_url",),
+    "webhook": ("url",),
+}
+
+
+class HandoffSettings(_Section):
+    provider: Literal["builtin", "jira", "zendesk", "servicenow", "webhook"] = "builtin"
+    jira: JiraSettings = Field(default_factory=JiraSettings)
+    zendesk: ZendeskSettings = Field(default_factory=ZendeskSettings)
+    servicenow: ServiceNowSettings = Field(default_factory=ServiceNowSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    announce_channel: str | None = None  # a Slack channel id for new-ticket announcements
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @model_validator(mode="after")
+    def _provider_configured(self) -> HandoffSettings:
+        section = getattr(self, self.provider, None)
+        for name in _PROVIDER_NEEDS.get(self.provider, ()):
+            value = getattr(section, name)
+            if not value:
+                raise ValueError(
+                    f"handoff.{self.provider}.{name} is required when handoff.provider is "
+                    f"{self.provider}"
+                )
+            if name.endswith("url") and not value.startswith(("http://", "https://")):
+                raise ValueError(f"handoff.{self.provider}.{name} must start with https://")
+        return self
 
 
 class TracingSettings(_Section):
@@ -370,6 +473,7 @@ class Settings(BaseSettings):
     gate: GateSettings = Field(default_factory=GateSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     tickets: TicketSettings = Field(default_factory=TicketSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     slo: SloSettings = Field(default_factory=SloSettings)

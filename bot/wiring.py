@@ -26,6 +26,7 @@ from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
+from bot.handoff import HandoffParts, build_handoff
 from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
@@ -47,7 +48,6 @@ from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
-from core.tickets import AskerReply
 
 if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
     from adapters.observability.otel import OtelTraceExporter
@@ -71,14 +71,13 @@ class Services:
     traces: BufferedTraceWriter
     answers: AnswerService
     cache_store: ChromaSqlCacheStore
-    tickets: DbTicketQueue
+    tickets: DbTicketQueue  # the handoff outbox (every provider's tickets)
+    handoff: HandoffParts
     metrics: ServiceMetrics | None = None
     telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
-    # Posts an agent's reply into the asker's conversation (the console's ticket reply);
-    # None until a chat platform provides one.
-    ticket_reply: AskerReply | None = None
 
     async def close(self) -> None:
+        await self.handoff.handoffs.system.close()
         await self.traces.close()
         if self.telemetry is not None:
             await asyncio.to_thread(self.telemetry.close)
@@ -187,7 +186,8 @@ async def build_services(
         config.release,
         {tier.name: tier.allowed_classifications for tier in config.tiers},
     )
-    tickets = DbTicketQueue(engine, settings.tickets.url_base)
+    memory = SqlConversationMemory(engine)
+    handoff = build_handoff(settings, engine, memory, build_outbound(settings, engine), traces)
     metrics = (
         ServiceMetrics([tier.name for tier in settings.models.tiers])
         if settings.metrics.enabled
@@ -202,8 +202,8 @@ async def build_services(
         FanOutSink(*sinks),
         config,
         cache=cache,
-        tickets=tickets,
-        memory=SqlConversationMemory(engine),
+        tickets=handoff.handoffs,
+        memory=memory,
         versions=catalog.document_versions,
     )
     return Services(
@@ -218,23 +218,11 @@ async def build_services(
         traces=traces,
         answers=answers,
         cache_store=cache_store,
-        tickets=tickets,
+        tickets=DbTicketQueue(engine),
+        handoff=handoff,
         metrics=metrics,
         telemetry=telemetry,
-        ticket_reply=_ticket_reply(build_outbound(settings, engine)),
     )
-
-
-def _ticket_reply(outbound: Outbound) -> AskerReply | None:
-    """An agent's reply, posted into the thread the handed-off request came from; None
-    when no chat platform is configured here (the console then says so)."""
-    if not outbound.configured():
-        return None
-
-    async def reply(request_id: str, message: str) -> None:
-        await outbound.say(request_id, message)
-
-    return reply
 
 
 def otlp_endpoint() -> str | None:
@@ -412,7 +400,7 @@ def build_slack(services: Services) -> SlackParts:
     conversations = ConversationService(
         services.answers,
         services.directory,
-        services.tickets,
+        services.handoff.handoffs,
         SqlConversationStore(services.engine),
         ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
     )
@@ -446,8 +434,9 @@ def build_slack(services: Services) -> SlackParts:
 
 
 def build_outbound(settings: Settings, engine: AsyncEngine) -> Outbound:
-    """Posting into recorded conversations from outside a chat turn (`answerdesk say`, and
-    later agents' replies), with each platform's credentials from the environment."""
+    """Posting into recorded conversations from outside a chat turn (`answerdesk say`,
+    agents' replies and ticket news), with each platform's credentials from the
+    environment."""
     from adapters.db.conversations import SqlConversationStore
 
     return Outbound(

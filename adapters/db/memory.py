@@ -30,7 +30,9 @@ class SqlConversationMemory:
         )
         async with self._sessions() as session:
             rows = (await session.scalars(stmt)).all()
-        return [Turn(r.question, r.search_text, r.mode) for r in reversed(rows)]
+        return [
+            Turn(r.question, r.search_text, r.mode, r.request_id, r.answer) for r in reversed(rows)
+        ]
 
     async def add(self, conversation_id: str, turn: Turn) -> None:
         now = datetime.now(UTC)
@@ -42,6 +44,8 @@ class SqlConversationMemory:
                     question=turn.question,
                     search_text=turn.search_text,
                     mode=turn.mode,
+                    request_id=turn.request_id,
+                    answer=turn.answer,
                 )
             )
             # Expired turns go as new ones come: memory stays small without a sweeper.

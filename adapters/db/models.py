@@ -136,19 +136,65 @@ class CacheEntry(Base):
     hits: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class Ticket(Base):
+class _Outbox:
+    """Delivery bookkeeping of a row that a worker sends to a system that can be down: due
+    at `next_attempt_at`, leased to one worker (`claimed_by` until `claimed_until`), retried
+    with backoff; `failing` rows are retried too, and shown to operators."""
+
+    delivery: Mapped[str] = mapped_column(String(16))  # queued | delivered | failing
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Ticket(_Outbox, Base):
+    """A handoff: one per conversation while it is open (`open_key`, unique), whatever the
+    provider; the built-in queue's tickets are AD-<id>."""
+
     __tablename__ = "tickets"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    status: Mapped[str] = mapped_column(String(16))
-    request_id: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    request_id: Mapped[str] = mapped_column(String(32), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     asker: Mapped[str | None] = mapped_column(String(320), nullable=True)
     question: Mapped[str] = mapped_column(Text)  # PII-redacted
     reason: Mapped[str] = mapped_column(String(256))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    provider: Mapped[str] = mapped_column(String(16), default="builtin")
+    uid: Mapped[str | None] = mapped_column(String(32), unique=True)  # idempotency reference
+    key: Mapped[str | None] = mapped_column(String(64), index=True)  # HELP-12, AD-7, …
+    external_id: Mapped[str | None] = mapped_column(String(64))  # the provider's own id
+    url: Mapped[str | None] = mapped_column(String(1024))
+    open_key: Mapped[str | None] = mapped_column(String(400), unique=True)  # NULL once closed
+    origin: Mapped[dict | None] = mapped_column(JSON)  # the chat thread's reference
+    content: Mapped[dict | None] = mapped_column(JSON)  # what the ticket says (redacted)
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TicketMessage(_Outbox, Base):
+    """A chat message about a ticket (its key once known, an agent's reply, a status change,
+    an announcement), posted by the delivery worker; `dedupe_key` keeps a redelivered
+    webhook from posting twice."""
+
+    __tablename__ = "ticket_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(16))  # opened | comment | status | announce
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    target: Mapped[dict] = mapped_column(JSON)  # a conversation reference
+    text: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(32))  # the ticket's request
+    author: Mapped[str | None] = mapped_column(String(256))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+
+
+Index("ix_tickets_due", Ticket.delivery, Ticket.next_attempt_at)
+Index("ix_ticket_messages_due", TicketMessage.delivery, TicketMessage.next_attempt_at)
 
 
 class ConversationTurn(Base):
@@ -159,6 +205,8 @@ class ConversationTurn(Base):
     question: Mapped[str] = mapped_column(Text)  # PII-redacted
     search_text: Mapped[str] = mapped_column(Text)  # the question as retrieval saw it
     mode: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    answer: Mapped[dict | None] = mapped_column(JSON)  # text, citations, notices (for tickets)
 
 
 class SlackEvent(Base):

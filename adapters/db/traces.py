@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,6 +28,7 @@ from adapters.db.engine import sessionmaker
 from adapters.db.models import TraceRow
 
 log = structlog.get_logger()
+_ANNOTATION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class BufferedTraceWriter:
@@ -40,6 +42,7 @@ class BufferedTraceWriter:
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
         linger_s: float = 0.25,
+        annotation_patience_s: float = 600.0,
     ) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine)
@@ -54,6 +57,11 @@ class BufferedTraceWriter:
         self._writing = asyncio.Lock()  # the background task and flush() never write at once
         self._task: asyncio.Task[None] | None = None
         self.spilled = 0  # traces written to the spill file by this process
+        # Later facts about a request (its ticket's key, first response, resolution), merged
+        # into its trace by a background task: request id → top-level keys to set.
+        self._annotations: dict[str, dict[str, Any]] = {}
+        self._annotating: asyncio.Task[None] | None = None
+        self._annotation_patience_s = annotation_patience_s
         self._load_spill()
 
     def submit(self, trace: dict[str, Any]) -> None:
@@ -89,7 +97,65 @@ class BufferedTraceWriter:
             delay = min(delay * 2, self._retry_max)
         return True
 
+    def annotate(self, request_id: str, patch: dict[str, Any]) -> None:
+        """Set top-level keys of a request's trace, without waiting: a buffered trace is
+        changed in place, a written one by a background UPDATE, retried while the trace is
+        not written yet (another replica may still hold it) for `annotation_patience_s`."""
+        if not all(_ANNOTATION_KEY.match(key) for key in patch):
+            raise ValueError(f"trace annotation keys must be identifiers: {sorted(patch)}")
+        patch = json.loads(json.dumps(patch, default=str))
+        for trace in self._buffer:
+            if trace.get("request_id") == request_id:
+                trace.update(patch)
+        # A new dict each time: a pass that merged an older one leaves this one pending.
+        self._annotations[request_id] = {**self._annotations.get(request_id, {}), **patch}
+        if self._annotating is None or self._annotating.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: written at close()
+                self._annotating = asyncio.get_running_loop().create_task(self._annotate())
+
+    async def _annotate(self) -> None:
+        delay, waited = self._retry_initial, 0.0
+        while await self._merge_annotations():
+            if waited >= self._annotation_patience_s:
+                log.warning("trace annotations not written", requests=len(self._annotations))
+                self._annotations.clear()
+                return
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, self._retry_max)
+
+    async def _merge_annotations(self) -> int:
+        """One pass over the pending annotations; how many are still pending."""
+        for request_id, patch in list(self._annotations.items()):
+            try:
+                merged = await self._merge(request_id, patch)
+            except Exception as exc:  # the database is down: keep it for the next pass
+                log.warning("trace annotation failed, will retry", error=type(exc).__name__)
+                merged = False
+            if merged and self._annotations.get(request_id) is patch:
+                del self._annotations[request_id]
+        return len(self._annotations)
+
+    async def _merge(self, request_id: str, patch: dict[str, Any]) -> bool:
+        params: dict[str, Any] = {"request_id": request_id}
+        if self._engine.dialect.name == "postgresql":
+            params["patch"] = json.dumps(patch)
+            merged = "CAST(CAST(data AS JSONB) || CAST(:patch AS JSONB) AS JSON)"
+        else:  # json_set per key: replaces the key whole, as PostgreSQL's || does
+            merged = "data"
+            for index, (key, value) in enumerate(patch.items()):
+                params[f"v{index}"] = json.dumps(value)
+                merged = f"json_set({merged}, '$.{key}', json(:v{index}))"
+        statement = text(f"UPDATE traces SET data = {merged} WHERE request_id = :request_id")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement, params)
+        return result.rowcount > 0
+
     async def close(self, timeout_s: float = 5.0) -> None:
+        if self._annotating is not None and not self._annotating.done():
+            self._annotating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._annotating
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,6 +165,8 @@ class BufferedTraceWriter:
             log.error("traces not written, spilled to file", count=len(self._buffer))
             self._spill_out(list(self._buffer))
             self._buffer.clear()
+        if self._annotations and await self._merge_annotations():
+            log.warning("trace annotations not written", requests=len(self._annotations))
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
         async with self._sessions() as session:

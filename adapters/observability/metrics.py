@@ -44,6 +44,8 @@ class LiveReadings:
 
     breakers: dict[str, str] = field(default_factory=dict)  # tier → state
     tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, state)
+    # Chat messages about tickets waiting in the outbox, by delivery state.
+    ticket_messages: dict[str, int] = field(default_factory=dict)
     trace_buffer: int = 0
     traces_spilled: int = 0
 
@@ -69,6 +71,14 @@ class _LiveCollector(Collector):
         for (provider, state), count in sorted(r.tickets.items()):
             tickets.add_metric([_name(provider), _name(state)], float(count))
         yield tickets
+        messages = GaugeMetricFamily(
+            "answerdesk_ticket_messages",
+            "Chat messages about tickets (keys, agents' replies) by outbox delivery state",
+            labels=["state"],
+        )
+        for state, count in sorted(r.ticket_messages.items()):
+            messages.add_metric([_name(state)], float(count))
+        yield messages
         yield GaugeMetricFamily(
             "answerdesk_trace_buffer_depth",
             "Traces waiting in memory to be written to the database",

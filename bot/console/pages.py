@@ -16,6 +16,7 @@ from bot.console.dashboard import dashboard_context
 from bot.console.web import CONSOLE, Session, action, page
 from bot.durations import parse_duration
 from core.answering.types import Asker, Audience, Mode, NoticeCode, Question
+from core.handoff.events import NO_THREAD, NotBuiltin, TicketNotFound
 
 PLATFORMS = ("slack", "teams", "console", "cli")
 FEEDBACK = ("up", "down", "none")
@@ -138,7 +139,6 @@ async def _tickets_page(
         status=status,
         rows=rows,
         which=which,
-        can_reply=console.services.ticket_reply is not None,
         done=request.query.get("done"),
         error=message.get("error"),
     )
@@ -146,40 +146,51 @@ async def _tickets_page(
 
 @action
 async def resolve_ticket(request: web.Request, session: Session) -> web.StreamResponse:
-    console = request.app[CONSOLE]
+    """Resolve a built-in ticket; a note is first posted to the asker as the agent's last
+    reply (the ticket system of record for other providers is that system)."""
     ticket_id = request.match_info["ticket_id"]
     note = str((await request.post()).get("note", "")).strip()[:2000]
-    if not await console.services.tickets.resolve(ticket_id, session.admin, note or None):
+    desk = request.app[CONSOLE].services.handoff.desk
+    try:
+        if note:
+            await desk.reply(ticket_id, note, session.admin)
+        result = await desk.resolve(ticket_id, session.admin)
+    except (TicketNotFound, NotBuiltin) as exc:
+        return await _tickets_page(request, session, status=_status_of(exc), error=str(exc))
+    if result["outcome"] == "already resolved":
         return await _tickets_page(
             request, session, status=409, error=f"{ticket_id} is not an open ticket."
         )
-    await console.audit(request, session.admin, "ticket_resolve", ticket_id, note=note)
+    await request.app[CONSOLE].audit(request, session.admin, "ticket_resolve", ticket_id, note=note)
     raise web.HTTPFound(f"/admin/tickets?done=resolved+{ticket_id}")
 
 
 @action
 async def reply_ticket(request: web.Request, session: Session) -> web.StreamResponse:
-    console = request.app[CONSOLE]
-    services = console.services
+    """An agent's reply on a built-in ticket, posted into the asker's conversation (at once
+    when this replica reaches the platform, else by the delivery worker)."""
     ticket_id = request.match_info["ticket_id"]
     message = str((await request.post()).get("message", "")).strip()
     if not message or len(message) > 3000:
         return await _tickets_page(
             request, session, status=400, error="A reply needs 1 to 3000 characters."
         )
-    ticket = await services.tickets.get(ticket_id)
-    if ticket is None:
-        return await _tickets_page(request, session, status=404, error=f"No ticket {ticket_id}.")
-    if services.ticket_reply is None:
-        return await _tickets_page(
-            request,
-            session,
-            status=503,
-            error="Replies cannot reach the conversation: no chat platform is connected.",
-        )
-    await services.ticket_reply(ticket["request_id"], message)
-    await console.audit(request, session.admin, "ticket_reply", ticket_id, chars=len(message))
+    desk = request.app[CONSOLE].services.handoff.desk
+    try:
+        result = await desk.reply(ticket_id, message, session.admin)
+    except (TicketNotFound, NotBuiltin) as exc:
+        return await _tickets_page(request, session, status=_status_of(exc), error=str(exc))
+    if result["outcome"] == NO_THREAD:
+        error = f"{ticket_id} was not asked in a chat: there is no conversation to reply in."
+        return await _tickets_page(request, session, status=409, error=error)
+    await request.app[CONSOLE].audit(
+        request, session.admin, "ticket_reply", ticket_id, chars=len(message)
+    )
     raise web.HTTPFound(f"/admin/tickets?done=replied+{ticket_id}")
+
+
+def _status_of(exc: Exception) -> int:
+    return 404 if isinstance(exc, TicketNotFound) else 409
 
 
 @page

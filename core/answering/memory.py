@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,9 @@ class Turn:
     question: str
     search_text: str
     mode: str
+    request_id: str | None = None
+    # The answer as given (text, citations, notices): a ticket's transcript shows it.
+    answer: dict[str, Any] | None = None
 
 
 class ConversationMemory(Protocol):

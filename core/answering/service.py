@@ -26,6 +26,7 @@ from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
 from core.cache import ContextChunk, SemanticCache
 from core.directory import Directory, Resolved
+from core.handoff.texts import handoff_sentence
 from core.principals import PUBLIC, Access
 from core.retrieval import Retriever, SearchHit, SearchResult
 from core.tickets import TicketProvider, TicketRequest
@@ -175,7 +176,7 @@ class AnswerService:
             question, search_text, vector, asker, access, retrieve, trace
         )
         if cached is not None:
-            await self._remember(question, safe_text, search_text, cached)
+            await self._remember(question, safe_text, search_text, cached, trace)
             return cached
 
         with trace.stage("retrieval") as stage:
@@ -230,7 +231,7 @@ class AnswerService:
             else:
                 answer = Answer(request_id="", mode=Mode.CLARIFY, text=clarifying_question(hits))
             answer.principals = principals
-            await self._remember(question, safe_text, search_text, answer)
+            await self._remember(question, safe_text, search_text, answer, trace)
             return answer
 
         notices: list[Notice] = []
@@ -249,7 +250,7 @@ class AnswerService:
         answer.notices.extend(notices)
         answer.principals = principals
         await self._store_in_cache(answer, search_text, vector, context, trace)
-        await self._remember(question, safe_text, search_text, answer)
+        await self._remember(question, safe_text, search_text, answer, trace)
         return answer
 
     async def _encode(self, text: str, stage: dict[str, Any]) -> list[float] | None:
@@ -275,13 +276,30 @@ class AnswerService:
             return []
 
     async def _remember(
-        self, question: Question, safe_text: str, search_text: str, answer: Answer
+        self,
+        question: Question,
+        safe_text: str,
+        search_text: str,
+        answer: Answer,
+        trace: TraceRecorder,
     ) -> None:
         if self._memory is None or not question.conversation_id:
             return
         try:
             await self._memory.add(
-                question.conversation_id, Turn(safe_text, search_text, str(answer.mode))
+                question.conversation_id,
+                Turn(
+                    safe_text,
+                    search_text,
+                    str(answer.mode),
+                    trace.data["request_id"],
+                    {
+                        "text": answer.text,
+                        "mode": str(answer.mode),
+                        "citations": [asdict(c) for c in answer.citations],
+                        "notices": [asdict(n) for n in answer.notices],
+                    },
+                ),
             )
         except Exception as exc:
             log.warning("conversation memory write failed", error=type(exc).__name__)
@@ -411,12 +429,14 @@ class AnswerService:
                             asker=question.asker.email,
                             question=safe_text,
                             reason=reason,
+                            where=question.where,
+                            asker_platform_id=question.asker.platform_user_id,
                         )
                     )
                 except Exception as exc:
                     log.warning("ticket creation failed", error=type(exc).__name__)
                     stage["error"] = type(exc).__name__
-            stage["ticket"] = ref.id if ref else None
+            stage["ticket"] = ref.to_dict() if ref else None
         if ref is None:
             return Answer(
                 request_id="",
@@ -429,8 +449,8 @@ class AnswerService:
         return Answer(
             request_id="",
             mode=Mode.HANDOFF,
-            text=f"{intro} Ticket {ref.id} is open; someone will follow up with you.",
-            ticket={"id": ref.id, "provider": ref.provider, "url": ref.url},
+            text=f"{intro} {handoff_sentence(ref)}",
+            ticket=ref.to_dict(),
         )
 
     def _precheck(self, text: str) -> str | None:
@@ -484,6 +504,7 @@ class AnswerService:
             cost_usd=answer.cost_usd,
             latency_ms=round(answer.latency_ms, 1),
             principals=answer.principals,
+            ticket=answer.ticket,
         )
         answer.trace = trace.data
         self._traces.submit(trace.data)

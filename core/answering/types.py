@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.conversation.types import ConversationRef
+
 
 class Mode(StrEnum):
     ANSWER = "answer"
@@ -80,6 +82,7 @@ class Question:
     conversation_id: str | None = None
     platform: str = "cli"
     locale: str | None = None
+    where: ConversationRef | None = None  # the chat thread, when it came from one
 
 
 @dataclass(frozen=True, slots=True)

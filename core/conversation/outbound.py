@@ -33,14 +33,6 @@ class Outbound:
         self._store = store
         self._surfaces = surfaces  # platform → how to open a surface there
 
-    def configured(self) -> list[str]:
-        """The platforms this process has credentials to post to."""
-        return [
-            name
-            for name, surfaces in self._surfaces.items()
-            if not isinstance(surfaces, UnconfiguredPlatform)
-        ]
-
     async def post_to(self, where: ConversationRef, message: Message) -> str:
         """Post into the referenced conversation's thread; the posted message's id. Raises
         Unreachable when the platform is not configured here or the post failed."""

@@ -19,6 +19,7 @@ from core.conversation.people import People
 from core.conversation.ports import Answerer, Chat, ConversationStore
 from core.conversation.types import ChatUser, ConversationRef, PostedAnswer, Turn
 from core.directory import Directory
+from core.handoff.texts import button_notice
 from core.tickets import TicketProvider, TicketRequest
 
 log = structlog.get_logger()
@@ -64,6 +65,7 @@ class ConversationService:
                 audience=audience,
                 conversation_id=where.conversation_id,
                 platform=where.platform,
+                where=where,
             )
         )
         posted = PostedAnswer(
@@ -121,11 +123,13 @@ class ConversationService:
                 asker=email,
                 question=posted.question,
                 reason=f"asked for a human ({where.platform} button)",
+                where=where,
+                asker_platform_id=actor.id,
             )
         )
-        link = f"[{ticket.id}]({ticket.url})" if ticket.url else ticket.id
-        notice = f"🙋 I've opened ticket {link}; a colleague will follow up here."
-        await chat.surface.post(where, TextMessage(notice, posted.request_id))
+        if ticket.existing and ticket.request_id == posted.request_id:
+            return  # a second click (or a retried one): the thread was told already
+        await chat.surface.post(where, TextMessage(button_notice(ticket), posted.request_id))
 
     async def _answer_privately(self, posted: PostedAnswer, actor: ChatUser, chat: Chat) -> None:
         if actor.id != posted.asker_id:

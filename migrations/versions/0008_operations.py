@@ -1,8 +1,8 @@
 """Operations: the admin console's users, sessions, login failures, audit log and signing
-key; ticket resolution (who resolved it, when, with what note).
+key.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -64,17 +64,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(32), primary_key=True),
         sa.Column("value", sa.String(128), nullable=False),
     )
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("resolved_at", TZ, nullable=True))
-        batch.add_column(sa.Column("resolved_by", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("resolution", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("resolution")
-        batch.drop_column("resolved_by")
-        batch.drop_column("resolved_at")
     op.drop_table("admin_keys")
     op.drop_table("admin_audit")
     op.drop_table("admin_login_failures")

@@ -224,7 +224,7 @@ def test_cache_and_tickets_commands(demo_settings, tmp_path: Path) -> None:  # t
         tmp_path, "ask", "Can I talk to a human please?", "--as", jordan, "--json", env=env
     )
     ticket = json.loads(handed.stdout)["ticket"]
-    assert ticket["provider"] == "answerdesk"
+    assert ticket["provider"] == "builtin"
     listed = json.loads(run(tmp_path, "tickets", "list", "--json", env=env).stdout)
     assert [t["id"] for t in listed] == [ticket["id"]]
     assert listed[0]["asker"] == jordan and listed[0]["status"] == "open"

@@ -1,6 +1,7 @@
 """The admin console in a real browser: headless Chromium (Debian's chromium and
 chromium-driver, driven by Selenium) logs in, asks on "Try it", opens the trace, replies to
-and resolves a ticket; screenshots of each step land in the test's tmp dir.
+and resolves a ticket handed off from a Slack thread (the reply reaches that thread, at the
+Slack Web API double); screenshots of each step land in the test's tmp dir.
 
 And `serve --demo` (what `make run` starts) prints a one-time console login with the URL."""
 
@@ -19,9 +20,13 @@ import aiohttp
 import pytest
 
 from bot.settings import Settings
+from tests.integration.test_handoff import ask, configured, human, posted
+from tests.integration.test_slack import JORDAN as SLACK_JORDAN
+from tests.integration.test_slack import PUBLIC_CHANNEL, SECRET, send
 from tests.support.console import login
 from tests.support.model_server import unused_port
 from tests.support.service import running
+from tests.support.slack_api import SlackApiDouble
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = (
@@ -59,7 +64,7 @@ def chrome(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-def drive(driver: object, url: str, shots: Path) -> dict[str, str]:
+def drive(driver: object, url: str, shots: Path, ticket_id: str) -> dict[str, str]:
     """The whole walk through the console; runs in a thread (Selenium blocks)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -115,8 +120,8 @@ def drive(driver: object, url: str, shots: Path) -> dict[str, str]:
 
     d.get(f"{url}/admin/tickets")
     wait.until(ec.presence_of_element_located((By.ID, "ticket-list")))
-    ticket = d.find_element(By.CSS_SELECTOR, "article.ticket")
-    seen["ticket_id"] = ticket.get_attribute("id").removeprefix("ticket-")
+    ticket = d.find_element(By.ID, f"ticket-{ticket_id}")
+    seen["ticket_id"] = ticket_id
     ticket.find_element(By.NAME, "message").send_keys("Hi Jordan, I'm looking into it now.")
     shot("4-tickets")
     old = d.find_element(By.TAG_NAME, "html")
@@ -154,16 +159,22 @@ async def test_console_in_headless_chromium(
     monkeypatch.setenv("ANSWERDESK_ADMIN_PASSWORD", PASSWORD)
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    sent: list[tuple[str, str]] = []
-    async with running(Settings(data_dir=demo_settings.data_dir)) as (url, services):
-
-        async def reply(request_id: str, message: str) -> None:
-            sent.append((request_id, message))
-
-        # Stands in for the chat platform's post-into-the-thread (see README, Operations).
-        services.ticket_reply = reply
-        seen = await asyncio.to_thread(drive, chrome, url, shots)
-        ticket = await services.tickets.get(seen["ticket_id"])
+    thread = "1700002900.000100"
+    with SlackApiDouble(bot_token="xoxb-test") as double:
+        double.add_user(SLACK_JORDAN, JORDAN)
+        double.add_channel(PUBLIC_CHANNEL, kind="public", members=[SLACK_JORDAN])
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+        settings = configured(demo_settings.data_dir, double)
+        async with running(settings) as (url, services):
+            # A ticket from a Slack thread: "Talk to a human" on an answer there.
+            request_id = await ask(url, double, thread)
+            await send(url, human(request_id, thread))
+            await posted(double, "AD-1", thread=thread)
+            seen = await asyncio.to_thread(drive, chrome, url, shots, "AD-1")
+            reply = await posted(double, "looking into it now", thread=thread)
+            note = await posted(double, "Called Jordan; sorted.", thread=thread)
+            ticket = await services.tickets.for_request(request_id)
 
     assert "/admin/login?next=" in seen["login_url"]
     assert seen["after_login"].endswith("/admin/try") and seen["who"] == NAME
@@ -175,12 +186,11 @@ async def test_console_in_headless_chromium(
     assert "Ticket AD-" in seen["handoff_preview"]
     assert seen["replied"] == f"Done: replied {seen['ticket_id']}."
     assert seen["resolved"] == f"Done: resolved {seen['ticket_id']}."
-    assert (
-        seen["ticket_id"] in seen["closed_list"] and "Called Jordan; sorted." in seen["closed_list"]
-    )
-    assert ticket is not None and ticket["status"] == "closed" and ticket["resolved_by"] == NAME
-    assert [m for _, m in sent] == ["Hi Jordan, I'm looking into it now."]
-    assert sent[0][0] == ticket["request_id"]
+    assert seen["ticket_id"] in seen["closed_list"] and "Resolved after" in seen["closed_list"]
+    assert ticket is not None and ticket["id"] == "AD-1" and ticket["status"] == "closed"
+    assert ticket["first_response_s"] is not None and ticket["resolution_s"] is not None
+    # The agent's reply and closing note reached the asker's thread, signed by the agent.
+    assert NAME in reply["text"] and reply["thread_ts"] == note["thread_ts"] == thread
     assert seen["charts"] == "7"
     for action in ("login", "try_it", "trace_view", "ticket_reply", "ticket_resolve"):
         assert re.search(rf"{NAME}\s+{action}", seen["audit"]), action

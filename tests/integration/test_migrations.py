@@ -37,6 +37,7 @@ TABLES = {
     "admin_login_failures",
     "admin_audit",
     "admin_keys",
+    "ticket_messages",
 }
 
 
@@ -200,3 +201,88 @@ def test_conversation_tables_carry_rows_over_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_conversation_tables_carry_rows_over_on_postgres(postgres_url: str) -> None:
     _conversation_round_trip(postgres_url)
+
+
+# -- 0012: tickets become the handoff outbox, existing tickets carried over ------------------
+
+
+def _tickets_round_trip(url: str) -> None:
+    before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0012").down_revision
+    assert isinstance(before, str)
+    upgrade_sync(url, before)
+    now = {"now": datetime(2026, 12, 1, tzinfo=UTC)}
+    rows = (  # two open tickets in one conversation (the old schema allowed it), one closed
+        (1, "open", "r1", "slack:T1:C1:1.1"),
+        (2, "open", "r2", "slack:T1:C1:1.1"),
+        (3, "closed", "r3", "slack:T1:C1:2.2"),
+        (4, "open", "r4", None),
+    )
+    _sql(
+        url,
+        *(
+            (
+                "INSERT INTO tickets (id, created_at, status, request_id, conversation_id, "
+                "asker, question, reason) VALUES (:id, :now, :status, :r, :c, 'a@x.io', 'q', "
+                "'asked for a human')",
+                {"id": i, "status": status, "r": r, "c": c, **now},
+            )
+            for i, status, r, c in rows
+        ),
+    )
+    upgrade_sync(url)
+    [carried] = _sql(
+        url,
+        "SELECT id, provider, key, delivery, open_key FROM tickets ORDER BY id",
+    )
+    assert carried == [
+        (1, "builtin", "AD-1", "delivered", None),
+        (2, "builtin", "AD-2", "delivered", "slack:T1:C1:1.1"),
+        (3, "builtin", "AD-3", "delivered", None),
+        (4, "builtin", "AD-4", "delivered", "request:r4"),
+    ]
+    # One ticket per request is gone, one open ticket per conversation holds.
+    _sql(
+        url,
+        (
+            "INSERT INTO tickets (id, created_at, status, request_id, question, reason, "
+            "provider, delivery, attempts) VALUES (5, :now, 'closed', 'r1', 'q', 'x', 'jira', "
+            "'queued', 0)",
+            now,
+        ),
+    )
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        _sql(
+            url,
+            (
+                "INSERT INTO tickets (id, created_at, status, request_id, question, reason, "
+                "provider, delivery, attempts, open_key) VALUES (6, :now, 'open', 'r6', 'q', "
+                "'x', 'jira', 'queued', 0, 'slack:T1:C1:1.1')",
+                now,
+            ),
+        )
+
+    downgrade_sync(url, before)
+    [old] = _sql(url, "SELECT id, request_id, status FROM tickets ORDER BY id")
+    assert old == [(1, "r1", "open"), (2, "r2", "open"), (3, "r3", "closed"), (4, "r4", "open")]
+    assert "ticket_messages" not in _tables(url)
+    with pytest.raises(Exception, match=r"(?i)unique"):  # one ticket per request again
+        _sql(
+            url,
+            (
+                "INSERT INTO tickets (created_at, status, request_id, question, reason) "
+                "VALUES (:now, 'open', 'r1', 'q', 'x')",
+                now,
+            ),
+        )
+    upgrade_sync(url)
+    [again] = _sql(url, "SELECT count(*) FROM tickets WHERE open_key IS NOT NULL")
+    assert again == [(2,)]
+
+
+def test_tickets_carry_over_on_sqlite(tmp_path: Path) -> None:
+    _tickets_round_trip(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+
+
+@pytest.mark.postgres
+def test_tickets_carry_over_on_postgres(postgres_url: str) -> None:
+    _tickets_round_trip(postgres_url)

@@ -77,7 +77,7 @@ async def test_prohibited_topic_is_refused_before_anything_else(
 async def test_handoff_topic_opens_a_ticket(demo: Services, server: ModelServer) -> None:
     answer = await demo.answers.answer(ask("I was harassed by a coworker, what do I do?", "c-1"))
     assert answer.mode == Mode.HANDOFF
-    assert answer.ticket is not None and answer.ticket["provider"] == "answerdesk"
+    assert answer.ticket is not None and answer.ticket["provider"] == "builtin"
     assert answer.ticket["id"] in answer.text
     assert answer.to_dict()["ticket"]["id"] == answer.ticket["id"]
     queue = await demo.tickets.list()

@@ -16,6 +16,7 @@ from adapters.db.conversations import SqlConversationStore
 from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
 from adapters.db.tickets import DbTicketQueue
+from adapters.tickets.builtin import BuiltinQueue
 from core.answering.types import Answer, Audience, Mode, Notice, NoticeCode, Question
 from core.conversation.messages import (
     OFFER_HUMAN_TEXT,
@@ -44,6 +45,8 @@ from core.conversation.types import (
     Vote,
 )
 from core.directory import DirectoryEntry, PlatformIdentity
+from core.handoff.content import ContentBuilder, ContentConfig
+from core.handoff.service import Handoffs
 
 ADA = ChatUser("U1ADA", ("T1",))  # in the directory under the workspace
 BEN = ChatUser("U2BEN", ("T1", "E1"))  # in the directory under the Grid org only
@@ -174,10 +177,13 @@ class Layer:
 
 def layer(engine: AsyncEngine, **config: float) -> Layer:
     store = SqlConversationStore(engine)
-    tickets = DbTicketQueue(engine, "https://desk.example")
+    tickets = DbTicketQueue(engine)
+    handoffs = Handoffs(
+        tickets, BuiltinQueue("https://desk.example"), ContentBuilder(None, ContentConfig())
+    )
     answers = RecordingAnswerer()
     service = ConversationService(
-        answers, SqlDirectory(engine), tickets, store, ConversationConfig(**config)
+        answers, SqlDirectory(engine), handoffs, store, ConversationConfig(**config)
     )
     return Layer(service, store, tickets, answers, MemorySurface(), MemoryIdentity())
 
