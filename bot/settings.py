@@ -224,6 +224,17 @@ class SlackSettings(_Section):
     socket_mode: bool = False
 
 
+class EvalSettings(_Section):
+    """`answerdesk eval`: an optional model judge (any litellm model) that grades
+    groundedness and relevance; never part of the regression gate."""
+
+    judge_model: str | None = None
+    judge_api_base: str | None = None
+    judge_api_key_env: str | None = None
+    judge_api_key: Annotated[Secret, SecretNamedBy("judge_api_key_env", "OPENAI_API_KEY")] = None
+    judge_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -265,6 +276,7 @@ class Settings(BaseSettings):
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

@@ -35,6 +35,7 @@ from core.cache import CacheConfig, SemanticCache
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
+from core.tickets import TicketProvider
 
 if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
     from adapters.slack.app import SlackEndpoint
@@ -103,10 +104,16 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 async def build_services(
-    settings: Settings, *, migrate: bool = True, reindex: bool = False
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    reindex: bool = False,
+    answer_tickets: TicketProvider | None = None,
 ) -> Services:
     """Connect everything. Raises IndexMismatchError when the index needs re-indexing;
-    `reindex` empties the index and the catalog instead, to rebuild them with this embedder."""
+    `reindex` empties the index and the catalog instead, to rebuild them with this embedder.
+    `answer_tickets` replaces the ticket queue the answer flow hands off to (an evaluation
+    run must not open real tickets)."""
     settings.prepare_data_dir()
     if migrate:
         await upgrade(settings.db_url)
@@ -166,7 +173,7 @@ async def build_services(
         traces,
         config,
         cache=cache,
-        tickets=tickets,
+        tickets=answer_tickets or tickets,
         memory=SqlConversationMemory(engine),
         versions=catalog.document_versions,
     )
