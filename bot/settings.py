@@ -105,6 +105,7 @@ class RetrievalSettings(_Section):
     rrf_k: int = Field(default=60, gt=0)
     candidates: int = Field(default=20, ge=5, le=1000)
     max_overfetch: int = Field(default=400, ge=10, le=10000)
+    max_per_document: int = Field(default=2, ge=0, le=100)  # 0: no limit
 
 
 class TierSettings(_Section):

@@ -141,6 +141,7 @@ async def build_services(
             rrf_k=r.rrf_k,
             candidates=r.candidates,
             max_overfetch=r.max_overfetch,
+            max_per_document=r.max_per_document,
         ),
     )
     i = settings.ingest

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.answering.breaker import CircuitBreaker
 from core.answering.citations import check_citations
 from core.answering.config import AnswerConfig
-from core.answering.extractive import extract_answer, sources_only
+from core.answering.extractive import extract_answer, sources_only, split_sentences
 from core.answering.model import ModelClient, ModelError, TierSpec
 from core.answering.notices import notice as _notice
 from core.answering.prompt import PromptSource, build_messages
@@ -37,10 +38,16 @@ class _Attempts:
     quality_escalations: int = 0
 
 
+Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+
+
 class TierGenerator:
-    def __init__(self, models: ModelClient, config: AnswerConfig) -> None:
+    def __init__(
+        self, models: ModelClient, config: AnswerConfig, *, embed: Embed | None = None
+    ) -> None:
         self._models = models
         self.config = config
+        self._embed = embed  # for the extractive tier: sentences scored by meaning too
         self._breakers = {
             tier.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
             for tier in config.tiers
@@ -125,7 +132,7 @@ class TierGenerator:
                         return answer, sources
                     attempts.failures.append("uncited")
                     break
-        return self._fallback(text, hits, attempts, notices), hits
+        return await self._fallback(text, hits, attempts, notices), hits
 
     async def _call_tier(
         self,
@@ -216,7 +223,7 @@ class TierGenerator:
             max_cost_usd=self.config.max_cost_per_request_usd,
         )
 
-    def _fallback(
+    async def _fallback(
         self, text: str, hits: list[SearchHit], attempts: _Attempts, notices: list[Notice]
     ) -> Answer:
         """Every model tier failed or was unusable: quote the sources instead."""
@@ -227,14 +234,15 @@ class TierGenerator:
             reasons.append(_notice(NoticeCode.MODEL_RATELIMITED))
         if "uncited" in attempts.failures:
             reasons.append(_notice(NoticeCode.CITATIONS_MISSING))
-        answer = self.extractive(text, hits, Mode.DEGRADED, [*notices, *reasons])
+        answer = await self.extractive(text, hits, Mode.DEGRADED, [*notices, *reasons])
         answer.cost_usd = attempts.cost_usd
         return answer
 
-    def extractive(
+    async def extractive(
         self, text: str, hits: list[SearchHit], mode: Mode, notices: list[Notice]
     ) -> Answer:
-        extracted = extract_answer(text, [h.chunk.text for h in hits])
+        sources = [h.chunk.text for h in hits]
+        extracted = extract_answer(text, sources, relevance=await self._relevance(text, sources))
         if extracted.text:
             check = check_citations(extracted.text, len(hits))
             return Answer(
@@ -255,6 +263,23 @@ class TierGenerator:
             notices=[*notices, _notice(NoticeCode.SOURCES_ONLY)],
             tier="sources",
         )
+
+    async def _relevance(self, question: str, sources: list[str]) -> dict[str, float]:
+        """Cosine similarity of each sentence of the sources to the question; empty when
+        there is no embedder or it fails (the lexical score still ranks)."""
+        if self._embed is None:
+            return {}
+        sentences = list(dict.fromkeys(s for source in sources for s in split_sentences(source)))
+        if not sentences:
+            return {}
+        try:
+            question_vector, *vectors = await self._embed([question, *sentences])
+        except Exception:  # a missing nicety, never a failed answer
+            return {}
+        return {
+            sentence: sum(a * b for a, b in zip(question_vector, vector, strict=True))
+            for sentence, vector in zip(sentences, vectors, strict=True)
+        }
 
 
 def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citation]:
