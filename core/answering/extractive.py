@@ -204,7 +204,10 @@ def _score(
     terms = sorted(stems(question))  # sorted: float sums must not depend on set order
     df = Counter(t for s in sentences for t in s.stems)
     idf = {t: math.log(1 + len(sentences) / df[t]) for t in terms if df[t]}
-    total = sum(idf.values())
+    # Words of the question that no sentence has still count: one shared word out of six is
+    # weak evidence, not full coverage.
+    unseen = math.log(1 + len(sentences))
+    total = sum(idf.get(t, unseen) for t in terms)
     wants_number = bool(_QUANTITY_QUESTION.search(question))
     scores = []
     for s in sentences:
