@@ -22,6 +22,7 @@ from bot.commands.common import Subparsers, UsageError, print_json
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, Settings, load_settings
 from core.evaluation.library import Library, LibraryError, load_library
+from core.tickets import TicketRef, TicketRequest
 
 _SINCE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -212,9 +213,7 @@ async def _run_cases(settings: Settings, library: Library, concurrency: int, lab
 class _DryRunTickets:
     """Hand-offs during an evaluation are counted, not sent to the ticket queue."""
 
-    async def create(self, request: Any) -> Any:
-        from core.tickets import TicketRef
-
+    async def create(self, request: TicketRequest) -> TicketRef:
         return TicketRef(id=f"eval-{request.request_id}", provider="eval (not created)")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from array import array
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +41,7 @@ class _Attempts:
 
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+SENTENCE_VECTORS_KEPT = 4096  # about 6 MB of MiniLM vectors (float32)
 
 
 class TierGenerator:
@@ -48,6 +51,7 @@ class TierGenerator:
         self._models = models
         self.config = config
         self._embed = embed  # for the extractive tier: sentences scored by meaning too
+        self._sentence_vectors: OrderedDict[str, array[float]] = OrderedDict()
         self._breakers = {
             tier.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
             for tier in config.tiers
@@ -266,20 +270,28 @@ class TierGenerator:
 
     async def _relevance(self, question: str, sources: list[str]) -> dict[str, float]:
         """Cosine similarity of each sentence of the sources to the question; empty when
-        there is no embedder or it fails (the lexical score still ranks)."""
+        there is no embedder or it fails (the lexical score still ranks). Sentence vectors
+        are kept (LRU): the same popular passages come back question after question."""
         if self._embed is None:
             return {}
         sentences = list(dict.fromkeys(s for source in sources for s in split_sentences(source)))
         if not sentences:
             return {}
+        missing = [s for s in sentences if s not in self._sentence_vectors]
         try:
-            question_vector, *vectors = await self._embed([question, *sentences])
+            question_vector, *vectors = await self._embed([question, *missing])
         except Exception:  # a missing nicety, never a failed answer
             return {}
-        return {
-            sentence: sum(a * b for a, b in zip(question_vector, vector, strict=True))
-            for sentence, vector in zip(sentences, vectors, strict=True)
-        }
+        for sentence, vector in zip(missing, vectors, strict=True):
+            self._sentence_vectors[sentence] = array("f", vector)
+        out = {}
+        for sentence in sentences:
+            self._sentence_vectors.move_to_end(sentence)
+            vector = self._sentence_vectors[sentence]
+            out[sentence] = sum(a * b for a, b in zip(question_vector, vector, strict=True))
+        while len(self._sentence_vectors) > SENTENCE_VECTORS_KEPT:
+            self._sentence_vectors.popitem(last=False)
+        return out
 
 
 def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citation]:
