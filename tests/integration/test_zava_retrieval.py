@@ -18,15 +18,15 @@ from tests.conftest import REPO, ZAVA
 DATA = REPO / "tests" / "data"
 LIBRARY = DATA / "zava_questions.jsonl"
 # Measured on the library's 65 standalone answerable questions (hybrid, k=5, at most two
-# passages per document): page 0.923, file 0.969 (before that limit: 0.892 / 0.923). Asserted
-# with a margin of two questions so that a real regression fails and noise does not.
-MIN_PAGE_RECALL = 0.89
-MIN_FILE_RECALL = 0.93
-# `answerdesk eval` on the whole library, extractive tier: must-include 0.803 (0.727 before
-# the sentence scoring of the evaluation issue), page recall@5 0.924. The issue's target for
-# page recall@5, 0.97, is not reached yet; this asserts what is.
+# passages per document): page 0.938, file 0.985 (without that limit: 0.908 / 0.938).
+# Asserted with a margin of two questions so that a real regression fails and noise does not.
+MIN_PAGE_RECALL = 0.90
+MIN_FILE_RECALL = 0.95
+# `answerdesk eval` on the whole library, extractive tier: must-include 0.818 (0.742 before
+# the sentence scoring of the evaluation issue), page recall@5 0.939. The issue's target for
+# page recall@5, 0.97, is not reached yet; this asserts what is, less two questions.
 MIN_MUST_INCLUDE = 0.75
-MIN_EVAL_PAGE_RECALL = 0.89
+MIN_EVAL_PAGE_RECALL = 0.90
 
 pytestmark = pytest.mark.slow
 
