@@ -14,6 +14,7 @@ from bot.commands import (
     config,
     db,
     directory,
+    eval,
     ingest,
     maintenance,
     say,
@@ -45,6 +46,7 @@ COMMANDS = (
     slo,
     maintenance,
     admin,
+    eval,
 )
 
 

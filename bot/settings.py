@@ -113,6 +113,7 @@ class RetrievalSettings(_Section):
     rrf_k: int = Field(default=60, gt=0)
     candidates: int = Field(default=20, ge=5, le=1000)
     max_overfetch: int = Field(default=400, ge=10, le=10000)
+    max_per_document: int = Field(default=2, ge=0, le=100)  # 0: no limit
 
 
 class TierSettings(_Section):
@@ -434,6 +435,17 @@ class AdminSettings(_Section):
         return self
 
 
+class EvalSettings(_Section):
+    """`answerdesk eval`: an optional model judge (any litellm model) that grades
+    groundedness and relevance; never part of the regression gate."""
+
+    judge_model: str | None = None
+    judge_api_base: str | None = None
+    judge_api_key_env: str | None = None
+    judge_api_key: Annotated[Secret, SecretNamedBy("judge_api_key_env", "OPENAI_API_KEY")] = None
+    judge_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -479,6 +491,7 @@ class Settings(BaseSettings):
     slo: SloSettings = Field(default_factory=SloSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

@@ -48,6 +48,7 @@ from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
+from core.tickets import TicketProvider
 
 if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
     from adapters.observability.otel import OtelTraceExporter
@@ -128,11 +129,13 @@ async def build_services(
     migrate: bool = True,
     reindex: bool = False,
     trace_sinks: Sequence[TraceSink] = (),
+    answer_tickets: TicketProvider | None = None,
 ) -> Services:
     """Connect everything. Raises IndexMismatchError when the index needs re-indexing;
     `reindex` empties the index and the catalog instead, to rebuild them with this embedder.
     Each finished trace goes to the database, the metrics, the OTLP exporter when one is
-    configured, and `trace_sinks`."""
+    configured, and `trace_sinks`. `answer_tickets` replaces the ticket provider the answer
+    flow hands off to (an evaluation run must not open real tickets)."""
     settings.prepare_data_dir()
     if migrate:
         await upgrade(settings.db_url)
@@ -160,6 +163,7 @@ async def build_services(
             rrf_k=r.rrf_k,
             candidates=r.candidates,
             max_overfetch=r.max_overfetch,
+            max_per_document=r.max_per_document,
         ),
     )
     i = settings.ingest
@@ -202,7 +206,7 @@ async def build_services(
         FanOutSink(*sinks),
         config,
         cache=cache,
-        tickets=handoff.handoffs,
+        tickets=answer_tickets or handoff.handoffs,
         memory=memory,
         versions=catalog.document_versions,
     )

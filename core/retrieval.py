@@ -36,6 +36,11 @@ class RetrievalConfig:
     # change (the key hashes them), and a key the cached view lacks is unreadable (fail
     # closed); replaced or deleted chunks are still caught per query by the catalog check.
     view_refresh_s: float = 1.0
+    # At most this many of the top hits from one document while others have candidates
+    # (0: no limit). A long document (a 100-page plan booklet) otherwise fills the top k
+    # with near-identical passages and crowds out the short one that answers; measured on
+    # the Zava library: page recall@5 0.894 → 0.924 (see README, Evaluation).
+    max_per_document: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class Retriever:
     ) -> None:
         self._index = index
         self._catalog = catalog
+        self._embedder = embedder
         self._encoder = BatchingEncoder(embedder)
         self._unfiltered: MicroBatcher[tuple[Sequence[float], int], list[VectorMatch]] = (
             MicroBatcher(self._query_batch)
@@ -97,6 +103,10 @@ class Retriever:
 
     async def encode(self, text: str) -> list[float]:
         return await self._encoder.encode(text)
+
+    async def embed_texts(self, texts: list[str]) -> list[list[float]]:
+        """Unit vectors for several texts at once, off the event loop."""
+        return await asyncio.to_thread(self._embedder.embed, texts)
 
     async def search(
         self,
@@ -208,7 +218,8 @@ class Retriever:
         # Belt and braces: a hit must be current and readable, whichever ranking found it;
         # filtered before the cut, so the top k stays full.
         eligible = [pid for pid in rrf if pid in chunks and chunks[pid].acl_key in allowed]
-        best = sorted(eligible, key=lambda pid: (-rrf[pid], pid))[:k]
+        ordered = sorted(eligible, key=lambda pid: (-rrf[pid], pid))
+        best = _diverse(ordered, k, self.config.max_per_document, chunks)
         similarity = {m.passage_id: m.similarity for m in dense.matches}
         missing = [pid for pid in best if pid not in similarity]
         if missing:
@@ -247,3 +258,23 @@ class Retriever:
                 )
                 self._view = _PermissionView(version, acl_sets, counts)
             return self._view
+
+
+def _diverse(
+    ordered: list[str], k: int, per_document: int, chunks: dict[str, StoredChunk]
+) -> list[str]:
+    """The first k of `ordered`, taking at most `per_document` passages of one document
+    before any document's further ones; the top k is always full when there are k."""
+    if per_document <= 0:
+        return ordered[:k]
+    first: list[str] = []
+    counts: dict[str, int] = {}
+    for pid in ordered:
+        document = chunks[pid].document_id
+        if counts.get(document, 0) < per_document:
+            first.append(pid)
+            counts[document] = counts.get(document, 0) + 1
+            if len(first) == k:
+                return first
+    chosen = set(first)
+    return (first + [pid for pid in ordered if pid not in chosen])[:k]

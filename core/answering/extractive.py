@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.answering.citations import strip_markers
@@ -24,6 +24,11 @@ EXTRA_BULLET_SHARE = 0.5  # beyond min_bullets, a sentence must score this share
 RANK_BONUS = 0.05  # at most; the retriever's order is a weak hint, the question's words win
 NUMBER_BONUS = 0.15  # for a sentence with a number when the question asks for a quantity
 MIN_WORDS = 3  # shorter fragments ("Yes.", "Overview") are not worth quoting
+# Words and meaning both count (measured on the Zava and demo libraries, README): a sentence
+# can answer without the question's words ("threaten" / "notify their supervisor").
+LEXICAL_WEIGHT = 0.5
+SEMANTIC_WEIGHT = 1.0
+SEMANTIC_FLOOR = 0.2  # MiniLM similarity below this is unrelated text
 
 _STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before
@@ -40,8 +45,10 @@ _ABBREVIATIONS = frozenset(
     dec.""".split()
 )
 _QUANTITY_QUESTION = re.compile(
-    r"\b(?:how\s+(?:much|many|long|often|soon|old|far)|when|what\s+(?:is|are)\s+the\s+"
-    r"(?:limit|maximum|minimum|max|min|cap|deadline|amount|rate|cost|price|fee|number)s?"
+    r"\b(?:how\s+(?:much|many|long|often|soon|old|far|fast|quickly)|when|"
+    r"what(?:\s+(?:is|are)|'s|’s)\s+the\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:limit|maximum|minimum|max|min|cap|deadline|amount|rate|cost|price|fee|number|"
+    r"deductible|copay|coinsurance|salary|range|stipend|allowance|balance|share)s?"
     r"|limits?|deadlines?)\b",
     re.IGNORECASE,
 )
@@ -62,6 +69,7 @@ _SUFFIX_EXCEPTIONS = {"s": ("ss", "us", "is"), "ly": ("ply",)}  # class, status,
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+▪◦‣]|\d{1,3}[.)])\s+(.*)$")
 _HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
+_ROW_MARK = "\x00row\x00"  # marks a table row among the blocks: it is never split further
 # A sentence ends at . ! ? … (and any closing quote or bracket) before a capital or digit.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
@@ -88,8 +96,10 @@ def extract_answer(
     max_bullets: int = 4,
     min_bullets: int = 2,
     max_chars: int = 300,
+    relevance: Mapping[str, float] | None = None,
 ) -> ExtractiveAnswer:
-    """Quote up to `max_bullets` sentences of `sources` (in rank order) that answer `question`."""
+    """Quote up to `max_bullets` sentences of `sources` (in rank order) that answer `question`.
+    `relevance` maps a sentence to its embedding similarity with the question, when known."""
     max_bullets = max(1, max_bullets)
     min_bullets = max(0, min(min_bullets, max_bullets))
     sentences = [
@@ -99,12 +109,26 @@ def extract_answer(
     ]
     if not sentences:
         return ExtractiveAnswer(text="", cited=())
-    scores = _score(question, sentences, len(sources))
+    scores = _score(question, sentences, len(sources), relevance or {})
     chosen = _select(sentences, scores, max_bullets, min_bullets)
     if not chosen:  # min_bullets=0 and nothing matched: a bare label would say nothing
         return ExtractiveAnswer(text="", cited=())
     chosen.sort(key=lambda s: (s.source, s.position))
-    bullets = [f"• “{shorten(s.text, max_chars)}” [{s.source}]" for s in chosen]
+    following = {(s.source, s.position): s for s in sentences}
+    taken = {(s.source, s.position) for s in chosen}
+    bullets = []
+    for s in chosen:
+        text = s.text
+        after = following.get((s.source, s.position + 1))
+        # A lead-in ("Harborlight matches your contributions:") or a question used as a
+        # heading ("How Long Does Care Last?") is quoted with the sentence that answers it.
+        if (
+            text.endswith((":", "?"))
+            and after is not None
+            and (s.source, s.position + 1) not in taken
+        ):
+            text = f"{text} {after.text}"
+        bullets.append(f"• “{shorten(text, max_chars)}” [{s.source}]")
     cited = tuple(dict.fromkeys(s.source for s in chosen))
     return ExtractiveAnswer(text="\n".join([LABEL, *bullets]), cited=cited)
 
@@ -118,10 +142,23 @@ def sources_only(titles: Sequence[str]) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a chunk's text; each list item is a sentence of its own, headings dropped."""
+    """Sentences of a chunk's text; each list item is a sentence of its own, headings dropped,
+    and each table row one sentence that names its columns ("Tenure band: 2 to less than 5
+    years; Days per year: 20 days"), so a quoted row says what its figures are."""
     blocks: list[str] = []
     current: list[str] = []
+    header: list[str] | None = None
     for line in text.splitlines():
+        cells = _table_cells(line)
+        if cells is not None:
+            blocks.append(" ".join(current))
+            current = []
+            if header is None:
+                header = cells
+            else:
+                blocks.append(_ROW_MARK + _row_sentence(header, cells))
+            continue
+        header = None
         item = _LIST_ITEM.match(line)
         if not line.strip() or item or _HEADING_LINE.match(line):
             blocks.append(" ".join(current))
@@ -129,29 +166,60 @@ def split_sentences(text: str) -> list[str]:
         else:
             current.append(line)  # a wrapped line continues the paragraph or list item
     blocks.append(" ".join(current))
-    return [s for block in blocks for s in _split_block(strip_markers(block))]
+    out: list[str] = []
+    for block in blocks:
+        if block.startswith(_ROW_MARK):
+            out.append(strip_markers(block[len(_ROW_MARK) :]))
+        else:
+            out.extend(_split_block(strip_markers(block)))
+    return out
 
 
-def _score(question: str, sentences: Sequence[_Sentence], source_count: int) -> list[float]:
-    """Question-term coverage weighted by IDF over the sentences, plus small bonuses.
+def _table_cells(line: str) -> list[str] | None:
+    stripped = line.strip()
+    if not stripped.startswith("|"):
+        return None
+    return [" ".join(cell.split()) for cell in stripped.strip("|").split("|")]
 
-    A sentence sharing no term with the question scores 0, bonuses included, so rank and
-    numbers only order sentences that are about the question at all.
+
+def _row_sentence(header: list[str], cells: list[str]) -> str:
+    """A table row with its column names; a row of another width keeps its cells only."""
+    if len(header) != len(cells):
+        return "; ".join(c for c in cells if c)
+    return "; ".join(f"{h}: {c}" if h else c for h, c in zip(header, cells, strict=True) if c)
+
+
+def _score(
+    question: str,
+    sentences: Sequence[_Sentence],
+    source_count: int,
+    relevance: Mapping[str, float],
+) -> list[float]:
+    """Question-term coverage weighted by IDF over the sentences, the sentence's similarity
+    in meaning to the question (when known), plus small bonuses.
+
+    A sentence sharing no term with the question and not close to it in meaning scores 0,
+    bonuses included, so rank and numbers only order sentences that are about the question.
     """
     terms = sorted(stems(question))  # sorted: float sums must not depend on set order
     df = Counter(t for s in sentences for t in s.stems)
     idf = {t: math.log(1 + len(sentences) / df[t]) for t in terms if df[t]}
-    total = sum(idf.values())
+    # Words of the question that no sentence has still count: one shared word out of six is
+    # weak evidence, not full coverage.
+    unseen = math.log(1 + len(sentences))
+    total = sum(idf.get(t, unseen) for t in terms)
     wants_number = bool(_QUANTITY_QUESTION.search(question))
     scores = []
     for s in sentences:
         overlap = sum(idf[t] for t in idf if t in s.stems)
-        if not overlap:
+        meaning = max(0.0, relevance.get(s.text, 0.0) - SEMANTIC_FLOOR)
+        if not overlap and not meaning:
             scores.append(0.0)
             continue
         rank = RANK_BONUS * (source_count - s.source + 1) / source_count
         number = NUMBER_BONUS if wants_number and any(c.isdigit() for c in s.text) else 0.0
-        scores.append(overlap / total + rank + number)
+        lexical = overlap / total if total else 0.0
+        scores.append(LEXICAL_WEIGHT * lexical + SEMANTIC_WEIGHT * meaning + rank + number)
     return scores
 
 

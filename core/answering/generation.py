@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from array import array
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from core.answering.breaker import CircuitBreaker
 from core.answering.citations import check_citations
 from core.answering.config import AnswerConfig
-from core.answering.extractive import extract_answer, sources_only
+from core.answering.extractive import extract_answer, sources_only, split_sentences
 from core.answering.model import ModelClient, ModelError, TierSpec
 from core.answering.notices import boundary_notice
 from core.answering.notices import notice as _notice
@@ -39,10 +42,18 @@ class _Attempts:
     quality_escalations: int = 0
 
 
+Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+SENTENCE_VECTORS_KEPT = 4096  # about 6 MB of MiniLM vectors (float32)
+
+
 class TierGenerator:
-    def __init__(self, models: ModelClient, config: AnswerConfig) -> None:
+    def __init__(
+        self, models: ModelClient, config: AnswerConfig, *, embed: Embed | None = None
+    ) -> None:
         self._models = models
         self.config = config
+        self._embed = embed  # for the extractive tier: sentences scored by meaning too
+        self._sentence_vectors: OrderedDict[str, array[float]] = OrderedDict()
         self._breakers = {
             tier.name: CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
             for tier in config.tiers
@@ -140,7 +151,7 @@ class TierGenerator:
                     break
         if plan.boundary:  # a tier the boundary kept out might have answered
             notices.append(boundary_notice(plan.boundary, None))
-        return self._fallback(text, hits, attempts, notices), hits
+        return await self._fallback(text, hits, attempts, notices), hits
 
     async def _call_tier(
         self,
@@ -247,7 +258,7 @@ class TierGenerator:
             max_cost_usd=self.config.max_cost_per_request_usd,
         )
 
-    def _fallback(
+    async def _fallback(
         self, text: str, hits: list[SearchHit], attempts: _Attempts, notices: list[Notice]
     ) -> Answer:
         """Every model tier failed or was unusable: quote the sources instead."""
@@ -258,14 +269,15 @@ class TierGenerator:
             reasons.append(_notice(NoticeCode.MODEL_RATELIMITED))
         if "uncited" in attempts.failures:
             reasons.append(_notice(NoticeCode.CITATIONS_MISSING))
-        answer = self.extractive(text, hits, Mode.DEGRADED, [*notices, *reasons])
+        answer = await self.extractive(text, hits, Mode.DEGRADED, [*notices, *reasons])
         answer.cost_usd = attempts.cost_usd
         return answer
 
-    def extractive(
+    async def extractive(
         self, text: str, hits: list[SearchHit], mode: Mode, notices: list[Notice]
     ) -> Answer:
-        extracted = extract_answer(text, [h.chunk.text for h in hits])
+        sources = [h.chunk.text for h in hits]
+        extracted = extract_answer(text, sources, relevance=await self._relevance(text, sources))
         if extracted.text:
             check = check_citations(extracted.text, len(hits))
             return Answer(
@@ -286,6 +298,31 @@ class TierGenerator:
             notices=[*notices, _notice(NoticeCode.SOURCES_ONLY)],
             tier="sources",
         )
+
+    async def _relevance(self, question: str, sources: list[str]) -> dict[str, float]:
+        """Cosine similarity of each sentence of the sources to the question; empty when
+        there is no embedder or it fails (the lexical score still ranks). Sentence vectors
+        are kept (LRU): the same popular passages come back question after question."""
+        if self._embed is None:
+            return {}
+        sentences = list(dict.fromkeys(s for source in sources for s in split_sentences(source)))
+        if not sentences:
+            return {}
+        missing = [s for s in sentences if s not in self._sentence_vectors]
+        try:
+            question_vector, *vectors = await self._embed([question, *missing])
+        except Exception:  # a missing nicety, never a failed answer
+            return {}
+        for sentence, vector in zip(missing, vectors, strict=True):
+            self._sentence_vectors[sentence] = array("f", vector)
+        out = {}
+        for sentence in sentences:
+            self._sentence_vectors.move_to_end(sentence)
+            vector = self._sentence_vectors[sentence]
+            out[sentence] = sum(a * b for a, b in zip(question_vector, vector, strict=True))
+        while len(self._sentence_vectors) > SENTENCE_VECTORS_KEPT:
+            self._sentence_vectors.popitem(last=False)
+        return out
 
 
 def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citation]:

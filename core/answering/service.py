@@ -61,7 +61,7 @@ class AnswerService:
         self._memory = memory
         self._versions = versions  # document id → current version (for the cache)
         self.config = config
-        self._generator = TierGenerator(models, config)
+        self._generator = TierGenerator(models, config, embed=retriever.embed_texts)
         self._policy = PolicyGate(config.policy, self._encode_many)
 
     async def warm_up(self) -> None:
@@ -243,7 +243,7 @@ class AnswerService:
                 notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
 
         if not self.config.tiers:
-            answer = self._generator.extractive(search_text, hits, Mode.ANSWER, [])
+            answer = await self._generator.extractive(search_text, hits, Mode.ANSWER, [])
             context = hits
         else:
             answer, context = await self._generator.generate(question, safe_text, hits, trace)

@@ -539,6 +539,7 @@ _PDF_BULLET_RE = re.compile(r"^(?:[•●▪◦‣·■□➢►✓\-–*]|\d{1,
 _HYPHENATED_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)+")
 _LINE_END_FRAGMENT_RE = re.compile(r"[A-Za-z][A-Za-z-]*-$")
 _LINE_START_WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_NUMBER_BREAK_RE = re.compile(r"(?:^|[\s(])\d{1,4}-$")
 # Lower-case words that still count as Title Case ("Summary of Your Costs").
 _MINOR_WORDS_TEXT = (
     "a an and as at but by for from in into nor of off on or our per the their to up via vs "
@@ -591,6 +592,8 @@ def _hyphenated_vocabulary(pages: list[list[str]]) -> frozenset[str]:
 
 def _join_wrapped(left: str, right: str, vocabulary: frozenset[str]) -> str:
     """Join two visual lines of one paragraph, undoing end-of-line hyphenation."""
+    if _NUMBER_BREAK_RE.search(left) and right[:1].isdigit():
+        return f"{left}{right}"  # a phone number or range broken after its hyphen: "1-" "800…"
     head_match = _LINE_END_FRAGMENT_RE.search(left)
     tail_match = _LINE_START_WORD_RE.match(right)
     if not head_match or not tail_match:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 
+from bot.settings import Settings
 from tests.support.cli import REPO, run
 from tests.support.pdf import make_pdf
 
@@ -112,3 +114,23 @@ def test_config_check_example(tmp_path: Path) -> None:
     done = run(tmp_path, *args, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "OPENAI_API_KEY is set" in done.stdout
+
+
+def test_the_evaluation_library_example(demo_settings: Settings, tmp_path: Path) -> None:
+    """The library of the README's Evaluation section, saved at the repository root as the
+    README says, runs against the demo data and passes its own expectations."""
+    [example] = blocks(section("### Library format"), "yaml")
+    (tmp_path / "bot" / "demo").mkdir(parents=True)
+    shutil.copy(REPO / "bot" / "demo" / "acl.yaml", tmp_path / "bot" / "demo" / "acl.yaml")
+    library = tmp_path / "demo-smoke.yaml"
+    library.write_text(example)
+    report = tmp_path / "out"
+    env = {"ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)}
+    done = run(tmp_path, "eval", str(library), "--report", str(report), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["library"] == "demo-smoke" and summary["cases"] == 3
+    cases = {c["id"]: c for c in map(json.loads, (report / "cases.jsonl").open())}
+    assert cases["guest-wifi"]["failed"] == [], cases["guest-wifi"]
+    assert cases["salary-band-denied"]["leaks"] == []
+    assert summary["generation"]["must_not_include_rate"] == 1.0

@@ -175,3 +175,48 @@ def test_property_bullets_are_bounded_cited_and_stable(
     assert 1 <= len(found) <= high
     assert answer.cited == tuple(dict.fromkeys(n for _, n in found))
     assert all(1 <= n <= len(sources) for n in answer.cited)
+
+
+def test_table_rows_are_quoted_whole_with_their_column_names() -> None:
+    table = (
+        "Figures are for a full-time schedule.\n"
+        "| Tenure band | Days per year | Maximum balance |\n"
+        "| Less than 2 years | 15 days | 180 hours |\n"
+        "| 2 to less than 5 years | 20 days | 240 hours |"
+    )
+    assert split_sentences(table)[1:] == [
+        "Tenure band: Less than 2 years; Days per year: 15 days; Maximum balance: 180 hours",
+        "Tenure band: 2 to less than 5 years; Days per year: 20 days; Maximum balance: 240 hours",
+    ]
+    answer = extract_answer("What is the maximum balance with 2 to less than 5 years?", [table])
+    assert "Maximum balance: 240 hours" in answer.text
+
+
+def test_meaning_counts_where_words_differ() -> None:
+    source = (
+        "Office visits with specialists are subject to a copay. "
+        "Anyone who witnesses violence should notify their supervisor at once."
+    )
+    question = "I saw a coworker threaten someone in the office, who do I tell?"
+    words_only = extract_answer(question, [source], min_bullets=1, max_bullets=1)
+    assert "specialists" in words_only.text  # "office" is the only shared word
+    by_meaning = extract_answer(
+        question,
+        [source],
+        min_bullets=1,
+        max_bullets=1,
+        relevance={
+            "Office visits with specialists are subject to a copay.": 0.2,
+            "Anyone who witnesses violence should notify their supervisor at once.": 0.6,
+        },
+    )
+    assert "notify their supervisor" in by_meaning.text
+
+
+def test_a_lead_in_is_quoted_with_what_it_introduces() -> None:
+    source = (
+        "Harborlight matches your contributions each pay period:\n"
+        "- 100 percent of the first 3 percent"
+    )
+    answer = extract_answer("How does Harborlight match contributions?", [source], max_bullets=1)
+    assert "each pay period: 100 percent of the first 3 percent" in answer.text

@@ -409,3 +409,13 @@ def test_results_are_immutable() -> None:
         doc.title = "changed"  # type: ignore[misc]
     with pytest.raises(TypeError):
         doc.front_matter["owner"] = "it"  # type: ignore[index]
+
+
+def test_pdf_number_broken_after_its_hyphen_is_rejoined() -> None:
+    from core.ingest.parsing import _join_wrapped
+
+    assert _join_wrapped("call the Compliance Hotline at 1-", "800-555-1212.", frozenset()) == (
+        "call the Compliance Hotline at 1-800-555-1212."
+    )
+    assert _join_wrapped("pages 10-", "12 apply", frozenset()) == "pages 10-12 apply"
+    assert _join_wrapped("a well-", "known fact", frozenset({"well-known"})) == "a well-known fact"
