@@ -123,12 +123,12 @@ def test_harvest_drafts_cases_from_traffic(demo_settings: Settings, tmp_path: Pa
     )
     hotel = answers[2]["request_id"]
     from adapters.db.engine import create_engine
-    from adapters.slack.store import SlackStore
+    from adapters.db.conversations import SqlConversationStore
 
-    async def vote() -> None:  # a 👎 the way the Slack adapter records it
+    async def vote() -> None:  # a 👎 the way the conversation layer records a chat vote
         engine = create_engine(demo_settings.db_url)
         try:
-            await SlackStore(engine).record_feedback(hotel, "U03JKIM8QX", -1, "C1:1.0")
+            await SqlConversationStore(engine).vote(hotel, "U03JKIM8QX", -1)
         finally:
             await engine.dispose()
 
