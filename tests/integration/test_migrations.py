@@ -26,6 +26,8 @@ TABLES = {
     "slack_users",
     "slack_requests",
     "feedback",
+    "teams_claims",
+    "teams_conversations",
 }
 
 
