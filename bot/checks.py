@@ -34,6 +34,7 @@ def configuration_checks(settings: Settings) -> list[Check]:
         _embeddings(settings),
         *_tiers(settings),
         _slack(settings),
+        _teams(settings),
     ]
 
 
@@ -161,6 +162,23 @@ def _slack(settings: Settings) -> Check:
     transport = "Socket Mode" if socket else "HTTP events"
     present = ", ".join(sorted(environment))
     return Check("slack", OK, f"{workspaces} over {transport} ({present} set)")
+
+
+def _teams(settings: Settings) -> Check:
+    from bot.wiring import teams_setup
+
+    cfg = settings.teams
+    setup = teams_setup(cfg)
+    if isinstance(setup, str):
+        if not (cfg.app_id or cfg.app_password):
+            return Check("teams", OFF, "not configured (the rest of the service runs)")
+        return Check("teams", PROBLEM, setup)
+    tenants = ", ".join(sorted(setup.allowed_tenants))
+    return Check(
+        "teams",
+        OK,
+        f"{setup.app_type} app {setup.app_id} (MICROSOFT_APP_PASSWORD set); tenants: {tenants}",
+    )
 
 
 def _safe_url(url: object) -> str:

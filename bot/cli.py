@@ -7,7 +7,19 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from bot.commands import ask, cache, config, db, directory, ingest, search, serve, tickets, trace
+from bot.commands import (
+    ask,
+    cache,
+    config,
+    db,
+    directory,
+    ingest,
+    search,
+    serve,
+    teams,
+    tickets,
+    trace,
+)
 from bot.commands.common import Parser, UsageError, fail
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, ConfigError, load_settings
@@ -15,7 +27,7 @@ from core.acl import AclFileError
 from core.directory import DirectoryFileError
 from core.ports import IndexMismatchError
 
-COMMANDS = (serve, config, db, ingest, directory, search, ask, cache, tickets, trace)
+COMMANDS = (serve, config, db, ingest, directory, search, ask, cache, tickets, trace, teams)
 
 
 def build_parser() -> argparse.ArgumentParser:

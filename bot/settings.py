@@ -236,9 +236,7 @@ class TeamsSettings(_Section):
     app_tenant_id: Annotated[str | None, FromEnv("MICROSOFT_APP_TENANT_ID", secret=False)] = None
 
     # Where the signing keys of inbound activity tokens are published (OpenID metadata).
-    openid_metadata_url: str = (
-        "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    )
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     # Outbound client-credentials token endpoint; None = derived from the tenant.
     token_url: str | None = None
     allowed_tenants: list[str] = Field(default_factory=list)  # empty = the app's own tenant

@@ -53,7 +53,7 @@ class FeedbackEvent:
 
 @dataclass(frozen=True, slots=True)
 class HumanRequest:
-    """"Talk to a human" pressed on the card of an answer."""
+    """ "Talk to a human" pressed on the card of an answer."""
 
     request_id: str
     conversation_id: str

@@ -78,7 +78,9 @@ def draw_color(size: int = 192) -> bytes:
         row = []
         for x in range(size):
             white = bubble[y][x] * (1 - dots[y][x])
-            rgb = tuple(round(a * (1 - white) + w * white) for a, w in zip(ACCENT, WHITE, strict=True))
+            rgb = tuple(
+                round(a * (1 - white) + w * white) for a, w in zip(ACCENT, WHITE, strict=True)
+            )
             row.append((*rgb, round(255 * background[y][x])))
         pixels.append(row)
     return encode_png(pixels)
@@ -101,7 +103,8 @@ def encode_png(pixels: list[list[tuple[int, int, int, int]]]) -> bytes:
     raw = b"".join(b"\x00" + bytes(v for px in row for v in px) for row in pixels)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return (

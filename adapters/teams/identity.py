@@ -70,7 +70,6 @@ class TeamsIdentity:
         self._audiences[key] = (time.monotonic(), audience)
         return audience
 
-
     async def _directory_email(self, tenant_id: str, aad_object_id: str | None) -> str | None:
         if not aad_object_id:
             return None
