@@ -402,5 +402,6 @@ def build_teams(
         TeamsIdentity(services.directory, cfg.member_cache_ttl_s),
         progress or answer_progress(services.answers),
         TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
+        on_event=on_event or log_event,
     )
     return TeamsParts(endpoint=TeamsEndpoint(transport, bot, store, setup.allowed_tenants))

@@ -42,7 +42,7 @@ class TeamsConfig:
 async def log_event(event: TeamsEvent) -> None:
     """The default event sink until issue 12's conversation layer handles these (votes on
     the trace, tickets from "Talk to a human"): they are logged, nothing more."""
-    log.info("teams event not handled yet", event=type(event).__name__)
+    log.info("teams event not handled yet", kind=type(event).__name__)
 
 
 async def question_of(identity: TeamsIdentity, turn: Turn, message: IncomingMessage) -> Question:
@@ -179,7 +179,7 @@ class TeamsBot:
         try:
             await self._on_event(event)
         except Exception:
-            log.exception("teams event handler failed", event=type(event).__name__)
+            log.exception("teams event handler failed", kind=type(event).__name__)
 
     async def drain(self) -> None:
         """Wait for answers still being delivered (shutdown, tests)."""

@@ -197,7 +197,10 @@ class BotFrameworkTransport:
             reply = await handler(_Turn(context, activity, proactive=False))
             if reply is not None and activity.get("type") == "invoke":
                 await context.send_activity(
-                    Activity(type="invokeResponse", value=InvokeResponse(reply.status, reply.body))
+                    Activity(
+                        type="invokeResponse",
+                        value=InvokeResponse(status=reply.status, body=reply.body),
+                    )
                 )
 
         result = await self._adapter.process_activity(authenticated, inbound, logic)  # type: ignore[arg-type]

@@ -219,7 +219,9 @@ class BotFrameworkDouble(ThreadedServer):
                 self.violations.append(problem)
                 code = "ContentStreamNotAllowed" if "already open" in problem else "BadArgument"
                 status = 403 if code == "ContentStreamNotAllowed" else 400
-                return web.json_response({"error": {"code": code, "message": problem}}, status=status)
+                return web.json_response(
+                    {"error": {"code": code, "message": problem}}, status=status
+                )
             call = self._record(request, activity)
             call["id"] = new_id
         return web.json_response({"id": new_id}, status=201)
