@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.teams.activities import FeedbackEvent, HumanRequest, TeamsEvent
+from adapters.teams.activities import AnswerPosted, FeedbackEvent, HumanRequest, TeamsEvent
 from adapters.teams.streaming import Final, Status, TextDelta
 from bot.settings import Settings
 from bot.wiring import Services, build_teams
@@ -180,7 +180,7 @@ async def test_unauthenticated_activities_are_refused_and_nothing_is_processed(
 ) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    url, services = service
+    url, _services = service
     activity = ask(double, "How many PTO days do I get?", PERSONAL, "personal")
     forged = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     refused = {
@@ -199,9 +199,11 @@ async def test_unauthenticated_activities_are_refused_and_nothing_is_processed(
     other_tenant = ask(double, "How many PTO days?", PERSONAL, "personal", tenant_id="0" * 8)
     status, body = await post(url, other_tenant, double.sign())
     assert (status, body) == (401, {"error": "tenant not allowed"})
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{url}/api/messages", data=b"{not json") as response:
-            assert response.status == 400 and "error" in await response.json()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/api/messages", data=b"{not json") as response,
+    ):
+        assert response.status == 400 and "error" in await response.json()
     await asyncio.sleep(0.5)
     assert double.sent() == []
     # Nothing was claimed either: the same activity, properly signed, is answered.
@@ -320,10 +322,8 @@ async def test_feedback_invoke_and_human_submit_reach_the_event_sink(
         question = ask(double, "How many PTO days do I get after 3 years?", GROUP, "groupChat")
         assert (await post(url, question, double.sign()))[0] == 200
         await until(lambda: answers(double, GROUP), "the answer")
-        await until(
-            lambda: bool([e for e in events if type(e).__name__ == "AnswerPosted"]), "posted"
-        )
-        posted = [e for e in events if type(e).__name__ == "AnswerPosted"][0]
+        await until(lambda: any(isinstance(e, AnswerPosted) for e in events), "AnswerPosted")
+        posted = next(e for e in events if isinstance(e, AnswerPosted))
         answer_id = double.sent(GROUP)[-1]["id"]
         assert posted.message_id == answer_id
         feedback = {
@@ -338,7 +338,7 @@ async def test_feedback_invoke_and_human_submit_reach_the_event_sink(
         }
         status, body = await post(url, feedback, double.sign())
         assert (status, body) == (200, {})
-        vote = [e for e in events if isinstance(e, FeedbackEvent)][0]
+        vote = next(e for e in events if isinstance(e, FeedbackEvent))
         assert (vote.reply_to_id, vote.reaction, vote.text) == (answer_id, "dislike", "Too vague")
         assert vote.user.aad_object_id == TOMAS["aadObjectId"]
         submit = ask(
@@ -349,7 +349,7 @@ async def test_feedback_invoke_and_human_submit_reach_the_event_sink(
             value={"action": "talk_to_human", "request_id": posted.request_id},
         )
         assert (await post(url, submit, double.sign()))[0] == 200
-        human = [e for e in events if isinstance(e, HumanRequest)][0]
+        human = next(e for e in events if isinstance(e, HumanRequest))
         assert human.request_id == posted.request_id and human.tenant_id == TENANT
         other_invoke = {**feedback, "id": "inv-2", "name": "adaptiveCard/action", "value": {}}
         assert await post(url, other_invoke, double.sign()) == (200, {})
