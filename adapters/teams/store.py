@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,16 +39,30 @@ class TeamsStore:
         """Store (or refresh) the conversation's reference; returns its key."""
         conversation_id = reference["conversation"]["id"]
         key = _key(tenant_id, conversation_id)
-        async with self._sessions() as session, session.begin():
-            await session.merge(
-                TeamsConversation(
-                    key=key,
-                    tenant_id=tenant_id,
-                    conversation_id=conversation_id,
-                    reference=reference,
-                    updated_at=datetime.now(UTC),
-                )
-            )
+        # Two messages of one chat (on one replica or two) may store it at the same moment:
+        # update, else insert; an insert that lost that race becomes the update.
+        for _attempt in range(2):
+            now = datetime.now(UTC)
+            try:
+                async with self._sessions() as session, session.begin():
+                    updated = await session.execute(
+                        update(TeamsConversation)
+                        .where(TeamsConversation.key == key)
+                        .values(reference=reference, updated_at=now)
+                    )
+                    if updated.rowcount == 0:  # type: ignore[attr-defined]
+                        session.add(
+                            TeamsConversation(
+                                key=key,
+                                tenant_id=tenant_id,
+                                conversation_id=conversation_id,
+                                reference=reference,
+                                updated_at=now,
+                            )
+                        )
+                return key
+            except IntegrityError:
+                continue
         return key
 
     async def reference(self, key: str) -> dict[str, Any] | None:

@@ -450,3 +450,33 @@ async def test_a_slow_answer_is_delivered_proactively(
     assert final["reply_to"] is None and final["activity"]["type"] == "message"
     assert _stream_type(final["activity"]) == "final"
     assert double.violations == []
+
+
+async def test_one_stream_per_chat_a_second_question_gets_a_plain_reply(
+    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
+) -> None:
+    source = _scripted(_scripted_answer, 1.05, ["Guests ", "get 24 hours [1]."])
+    settings = teams_settings(demo_settings, double)
+    async with running(settings, teams=lambda s: build_teams(s, progress=source)) as (url, _):
+        first = ask(double, "How long does a guest pass last?", PERSONAL, "personal")
+        second = ask(double, "And how many devices?", PERSONAL, "personal")
+        results = await asyncio.gather(
+            post(url, first, double.sign()), post(url, second, double.sign())
+        )
+        assert [status for status, _ in results] == [200, 200]
+        await until(lambda: len(answers(double, PERSONAL)) == 2, "both answers")
+    assert double.violations == []  # Teams never saw a second stream open in the chat
+    finals = [_stream_type(a) for a in answers(double, PERSONAL)]
+    assert sorted(finals, key=str) == [None, "final"]  # one streamed, one plain
+
+
+async def test_the_member_list_is_cached(
+    service: tuple[str, Services], double: BotFrameworkDouble
+) -> None:
+    url, _ = service
+    for number, text in enumerate(["How many PTO days do I get?", "What is the VPN portal?"]):
+        activity = ask(double, text, GROUP, "groupChat", mention=True)
+        assert (await post(url, activity, double.sign()))[0] == 200
+        await until(lambda n=number: len(answers(double, GROUP)) == n + 1, "the answer")
+    paged = [c for c in double.calls if c["path"].endswith(f"{GROUP}/pagedmembers")]
+    assert len(paged) == 1  # two members a page: one page, read once for both questions
