@@ -22,7 +22,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -52,7 +52,7 @@ Entity.enable_additional_properties_sending()
 @dataclass(frozen=True, slots=True)
 class BotFrameworkConfig:
     app_id: str
-    app_password: str
+    app_password: str = field(repr=False)  # never in a log line or a traceback's locals
     openid_metadata_url: str
     token_url: str
 
@@ -70,23 +70,29 @@ class ClientCredentialsToken:
         with self._lock:
             if self._token and time.monotonic() < self._expires - 120:
                 return self._token
-            response = requests.post(
-                self._config.token_url,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self._config.app_id,
-                    "client_secret": self._config.app_password,
-                    "scope": f"{BOT_FRAMEWORK}/.default",
-                },
-                timeout=10,
-            )
-            if response.status_code != 200:
+            try:
+                response = requests.post(
+                    self._config.token_url,
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self._config.app_id,
+                        "client_secret": self._config.app_password,
+                        "scope": f"{BOT_FRAMEWORK}/.default",
+                    },
+                    timeout=10,
+                )
+                status = response.status_code
+                body = response.json() if status == 200 else None
+                if body is not None:
+                    token, lifetime = str(body["access_token"]), float(body.get("expires_in", 3600))
+            except Exception as exc:
+                # Raised without its cause: the request's frames hold the client secret.
+                raise PermissionError(f"token endpoint failed ({type(exc).__name__})") from None
+            if body is None:
                 # The body may echo the request: only the status is reported.
-                raise PermissionError(f"token endpoint answered HTTP {response.status_code}")
-            body = response.json()
-            self._token = str(body["access_token"])
-            self._expires = time.monotonic() + float(body.get("expires_in", 3600))
-            return self._token
+                raise PermissionError(f"token endpoint answered HTTP {status}")
+            self._token, self._expires = token, time.monotonic() + lifetime
+            return token
 
 
 class _Credentials(AppCredentials):

@@ -111,3 +111,32 @@ def test_the_app_password_is_refused_in_the_file(tmp_path: Path) -> None:
     done = run(tmp_path, "config", "check", env={"ANSWERDESK_CONFIG": str(config)})
     assert_usage_error(done, "teams.app_password", "MICROSOFT_APP_PASSWORD")
     assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_the_outbound_token_is_fetched_once_and_failures_name_no_secret() -> None:
+    import pytest
+
+    from adapters.teams.sdk import BotFrameworkConfig, ClientCredentialsToken
+    from tests.support.botframework import BotFrameworkDouble
+
+    with BotFrameworkDouble(APP_ID, "right-secret") as double:
+        good = BotFrameworkConfig(APP_ID, "right-secret", double.metadata_url, double.token_url)
+        token = ClientCredentialsToken(good)
+        assert token.get() == token.get() and token.get() in double.issued
+        assert len(double.token_requests) == 1  # cached until shortly before it expires
+        assert "right-secret" not in repr(good)
+        bad = ClientCredentialsToken(
+            BotFrameworkConfig(APP_ID, "wrong-secret", double.metadata_url, double.token_url)
+        )
+        with pytest.raises(PermissionError) as refused:
+            bad.get()
+        assert str(refused.value) == "token endpoint answered HTTP 401"
+        assert refused.value.__cause__ is None
+    down = ClientCredentialsToken(
+        BotFrameworkConfig(APP_ID, "s3cret", double.metadata_url, double.token_url)
+    )
+    with pytest.raises(PermissionError) as unreachable:
+        down.get()
+    assert str(unreachable.value) == "token endpoint failed (ConnectionError)"
+    # Raised `from None`: a logged traceback stops here, before the frames holding the secret.
+    assert unreachable.value.__cause__ is None and unreachable.value.__suppress_context__
