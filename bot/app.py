@@ -15,7 +15,7 @@ from adapters.observability.metrics import LiveReadings
 from adapters.tickets.hooks import TicketHooks
 from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS
-from bot.wiring import Services, SlackParts, build_slack
+from bot.wiring import Services, SlackParts, TeamsParts, build_slack, build_teams
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
 from core.handoff.worker import DeliveryWorker
@@ -119,8 +119,13 @@ async def admin_run(request: web.Request) -> web.Response:
 
 
 def create_app(
-    services: Services, admin_token: str | None = None, slack: bool = True
+    services: Services,
+    admin_token: str | None = None,
+    slack: bool = True,
+    teams: TeamsParts | None = None,
 ) -> web.Application:
+    """The service's routes. `teams` defaults to what the environment configures
+    (`build_teams`); tests hand in parts built with a scripted progress source."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     if admin_token:
@@ -161,6 +166,16 @@ def create_app(
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_stop_worker)
 
+    teams_parts = teams if teams is not None else build_teams(services)
+
+    async def teams_messages(request: web.Request) -> web.Response:
+        if teams_parts.endpoint is None:
+            return web.json_response({"error": teams_parts.reason}, status=503)
+        return await teams_parts.endpoint.handle(request)
+
+    if teams_parts.endpoint is not None:
+        app.on_cleanup.append(lambda _app: teams_parts.endpoint.bot.drain())
+    app.router.add_post("/api/messages", teams_messages)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_install)
     app.router.add_get("/slack/oauth_redirect", slack_install)

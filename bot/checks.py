@@ -41,6 +41,7 @@ def configuration_checks(settings: Settings) -> list[Check]:
         _otel(),
         _slo(settings),
         *_handoff(settings),
+        _teams(settings),
     ]
 
 
@@ -212,6 +213,23 @@ def _rule_summary(rule: RuleSettings, default_threshold: float) -> str:
     return (
         f"{len(rule.patterns)} patterns, {len(rule.examples)} examples at ≥ {threshold:.2f}, "
         f"{allowed} allowed near-misses"
+    )
+
+
+def _teams(settings: Settings) -> Check:
+    from bot.wiring import teams_setup
+
+    cfg = settings.teams
+    setup = teams_setup(cfg)
+    if isinstance(setup, str):
+        if not (cfg.app_id or cfg.app_password):
+            return Check("teams", OFF, "not configured (the rest of the service runs)")
+        return Check("teams", PROBLEM, setup)
+    tenants = ", ".join(sorted(setup.allowed_tenants))
+    return Check(
+        "teams",
+        OK,
+        f"{setup.app_type} app {setup.app_id} (MICROSOFT_APP_PASSWORD set); tenants: {tenants}",
     )
 
 

@@ -21,6 +21,7 @@ from bot.commands import (
     search,
     serve,
     slo,
+    teams,
     tickets,
     trace,
 )
@@ -47,6 +48,7 @@ COMMANDS = (
     maintenance,
     admin,
     eval,
+    teams,
 )
 
 

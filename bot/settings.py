@@ -446,6 +446,39 @@ class EvalSettings(_Section):
     judge_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
+class TeamsSettings(_Section):
+    """Bot Framework credentials come only from the environment: MICROSOFT_APP_ID and
+    MICROSOFT_APP_PASSWORD (the Entra app registration), MICROSOFT_APP_TYPE (MultiTenant,
+    the default, or SingleTenant) and MICROSOFT_APP_TENANT_ID (SingleTenant; also the tenant
+    allowed when `allowed_tenants` is empty). Only the password is a secret."""
+
+    app_id: Annotated[str | None, FromEnv("MICROSOFT_APP_ID", secret=False)] = None
+    app_password: Annotated[Secret, FromEnv("MICROSOFT_APP_PASSWORD")] = None
+    app_type: Annotated[str | None, FromEnv("MICROSOFT_APP_TYPE", secret=False)] = None
+    app_tenant_id: Annotated[str | None, FromEnv("MICROSOFT_APP_TENANT_ID", secret=False)] = None
+
+    # Where the signing keys of inbound activity tokens are published (OpenID metadata).
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    # Outbound client-credentials token endpoint; None = derived from the tenant.
+    token_url: str | None = None
+    allowed_tenants: list[str] = Field(default_factory=list)  # empty = the app's own tenant
+    reply_window_s: float = Field(default=12.0, gt=0, le=60)  # past this: proactive delivery
+    member_cache_ttl_s: float = Field(default=300, gt=0)
+
+    @model_validator(mode="after")
+    def _urls(self) -> TeamsSettings:
+        for name in ("openid_metadata_url", "token_url"):
+            value = getattr(self, name)
+            if value is not None and not value.startswith(("http://", "https://")):
+                raise ValueError(f"{name} must start with http:// or https://")
+        if self.app_type is not None and self.app_type.lower() not in (
+            "multitenant",
+            "singletenant",
+        ):
+            raise ValueError("app_type (MICROSOFT_APP_TYPE) must be MultiTenant or SingleTenant")
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -487,6 +520,7 @@ class Settings(BaseSettings):
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -27,7 +27,7 @@ from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.handoff import HandoffParts, build_handoff
-from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings
+from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings, TeamsSettings
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
@@ -50,11 +50,15 @@ from core.ports import Embedder
 from core.retrieval import RetrievalConfig, Retriever
 from core.tickets import TicketProvider
 
-if TYPE_CHECKING:  # the Slack adapter is imported only when Slack is configured
+if TYPE_CHECKING:  # the Slack and Teams adapters are imported only when configured
     from adapters.observability.otel import OtelTraceExporter
     from adapters.slack.app import SlackEndpoint
     from adapters.slack.oauth import InstallPages
     from adapters.slack.socket_mode import SocketModeTransport
+    from adapters.teams.bot import EventSink
+    from adapters.teams.endpoint import TeamsEndpoint
+    from adapters.teams.setup import TeamsSetup
+    from adapters.teams.streaming import ProgressSource
 
 _INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
 
@@ -485,3 +489,68 @@ def _counting_claims(claim: Any, metrics: ServiceMetrics | None) -> Any:
         return fresh
 
     return claim_event
+
+
+def teams_setup(cfg: TeamsSettings) -> TeamsSetup | str:
+    """The Teams setup the settings describe, or the one-line reason Teams cannot run."""
+    from adapters.teams.setup import teams_setup as setup
+
+    return setup(
+        app_id=cfg.app_id,
+        app_password=_reveal(cfg.app_password),
+        app_type=cfg.app_type,
+        tenant_id=cfg.app_tenant_id,
+        openid_metadata_url=cfg.openid_metadata_url,
+        token_url=cfg.token_url,
+        allowed_tenants=cfg.allowed_tenants,
+    )
+
+
+@dataclass
+class TeamsParts:
+    """`POST /api/messages` when MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD are set; else
+    the one-line reason it answers 503."""
+
+    endpoint: TeamsEndpoint | None = None
+    reason: str = ""
+
+
+def build_teams(
+    services: Services,
+    progress: ProgressSource | None = None,
+    on_event: EventSink | None = None,
+) -> TeamsParts:
+    """Teams over the Bot Framework. `progress` is where answers come from (default: the
+    answer service, one status step then the answer; issue 13's streaming core replaces it);
+    `on_event` receives feedback, "Talk to a human" and posted answers (default: logged;
+    issue 12's conversation layer takes them)."""
+    setup = teams_setup(services.settings.teams)
+    if isinstance(setup, str):
+        return TeamsParts(reason=setup)
+    from adapters.teams.bot import TeamsBot, TeamsConfig, log_event
+    from adapters.teams.endpoint import TeamsEndpoint
+    from adapters.teams.identity import TeamsIdentity
+    from adapters.teams.package import sample_questions
+    from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
+    from adapters.teams.store import TeamsStore
+    from adapters.teams.streaming import answer_progress
+
+    cfg = services.settings.teams
+    transport = BotFrameworkTransport(
+        BotFrameworkConfig(
+            app_id=setup.app_id,
+            app_password=setup.app_password,
+            openid_metadata_url=setup.openid_metadata_url,
+            token_url=setup.token_url,
+        )
+    )
+    store = TeamsStore(services.engine)
+    bot = TeamsBot(
+        transport,
+        store,
+        TeamsIdentity(services.directory, cfg.member_cache_ttl_s),
+        progress or answer_progress(services.answers),
+        TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
+        on_event=on_event or log_event,
+    )
+    return TeamsParts(endpoint=TeamsEndpoint(transport, bot, store, setup.allowed_tenants))

@@ -323,3 +323,24 @@ class AdminKey(Base):
     __tablename__ = "admin_keys"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class TeamsClaim(Base):
+    """Teams activities already taken (and other one-off Teams keys): the primary key makes
+    "answered once" hold across replicas and Teams' redeliveries."""
+
+    __tablename__ = "teams_claims"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class TeamsConversation(Base):
+    """The Bot Framework conversation reference of each conversation the bot answered in:
+    what a proactive message (a late answer, later a ticket update) is sent with."""
+
+    __tablename__ = "teams_conversations"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the ids
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str] = mapped_column(Text)
+    reference: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

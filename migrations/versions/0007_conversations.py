@@ -6,7 +6,7 @@ move from `slack_events` to `conversation_claims`. Existing rows are carried ove
 (downgrading keeps only what Slack had: Slack answers, their votes and offer claims).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-09
 """
 

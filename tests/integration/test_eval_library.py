@@ -122,8 +122,8 @@ def test_harvest_drafts_cases_from_traffic(demo_settings: Settings, tmp_path: Pa
         config,
     )
     hotel = answers[2]["request_id"]
-    from adapters.db.engine import create_engine
     from adapters.db.conversations import SqlConversationStore
+    from adapters.db.engine import create_engine
 
     async def vote() -> None:  # a 👎 the way the conversation layer records a chat vote
         engine = create_engine(demo_settings.db_url)

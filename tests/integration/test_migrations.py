@@ -38,6 +38,8 @@ TABLES = {
     "admin_audit",
     "admin_keys",
     "ticket_messages",
+    "teams_claims",
+    "teams_conversations",
 }
 
 
@@ -203,11 +205,11 @@ def test_conversation_tables_carry_rows_over_on_postgres(postgres_url: str) -> N
     _conversation_round_trip(postgres_url)
 
 
-# -- 0012: tickets become the handoff outbox, existing tickets carried over ------------------
+# -- 0009: tickets become the handoff outbox, existing tickets carried over ------------------
 
 
 def _tickets_round_trip(url: str) -> None:
-    before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0012").down_revision
+    before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0009").down_revision
     assert isinstance(before, str)
     upgrade_sync(url, before)
     now = {"now": datetime(2026, 12, 1, tzinfo=UTC)}

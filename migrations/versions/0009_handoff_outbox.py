@@ -5,15 +5,15 @@ first response and resolution times; one open ticket per conversation through th
 messages about tickets; conversation turns keep their request id and answer (the ticket's
 transcript). Existing tickets become delivered built-in tickets (AD-<id>).
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-12
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None

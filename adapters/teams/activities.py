@@ -1,0 +1,204 @@
+"""Inbound Teams activities as the bot's own small types. Pure functions over the Bot
+Framework's JSON wire format: no SDK, no I/O."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.teams.ports import Activity
+
+PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
+HUMAN_ACTION = "talk_to_human"  # the Adaptive Card's "Talk to a human" submit
+_AT = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsUser:
+    id: str  # the Bot Framework id ("29:…")
+    aad_object_id: str | None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    activity_id: str
+    conversation_id: str
+    conversation_type: str  # personal | groupChat | channel
+    tenant_id: str
+    user: TeamsUser
+    text: str  # the bot's @mention removed
+    team_id: str | None = None
+
+    @property
+    def personal(self) -> bool:
+        return self.conversation_type == PERSONAL
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    """👍/👎 from Teams' feedback loop on one of the bot's messages."""
+
+    reply_to_id: str  # the id of the bot's message that was rated
+    conversation_id: str
+    tenant_id: str
+    user: TeamsUser
+    reaction: str  # like | dislike
+    text: str | None  # what the user wrote in the feedback form
+
+
+@dataclass(frozen=True, slots=True)
+class HumanRequest:
+    """ "Talk to a human" pressed on the card of an answer."""
+
+    request_id: str
+    conversation_id: str
+    tenant_id: str
+    user: TeamsUser
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPosted:
+    """An answer went out: the id Teams gave it, so feedback (which names that id) can be
+    tied back to the request."""
+
+    request_id: str
+    conversation_id: str
+    tenant_id: str
+    message_id: str | None
+    reference_key: str
+
+
+TeamsEvent = FeedbackEvent | HumanRequest | AnswerPosted
+
+
+def tenant_of(activity: Activity) -> str:
+    """The Entra tenant an activity comes from (lower-case; "" when absent)."""
+    tenant = ((activity.get("channelData") or {}).get("tenant") or {}).get("id")
+    tenant = tenant or (activity.get("conversation") or {}).get("tenantId") or ""
+    return str(tenant).strip().lower()
+
+
+def user_of(activity: Activity) -> TeamsUser:
+    sender = activity.get("from") or {}
+    aad = sender.get("aadObjectId")
+    return TeamsUser(
+        id=str(sender.get("id") or ""),
+        aad_object_id=str(aad).lower() if aad else None,
+        name=sender.get("name"),
+    )
+
+
+def conversation_type(activity: Activity) -> str:
+    kind = (activity.get("conversation") or {}).get("conversationType")
+    if kind in (PERSONAL, GROUP_CHAT, CHANNEL):
+        return kind
+    # Older payloads: a group conversation without a type is a group chat.
+    return GROUP_CHAT if (activity.get("conversation") or {}).get("isGroup") else PERSONAL
+
+
+def strip_mentions(activity: Activity) -> str:
+    """The message text without the bot's @mention; other mentions keep their names."""
+    text = activity.get("text") or ""
+    bot_id = (activity.get("recipient") or {}).get("id")
+    for entity in activity.get("entities") or []:
+        mentioned = entity.get("mentioned") or {}
+        if entity.get("type") == "mention" and mentioned.get("id") == bot_id and entity.get("text"):
+            text = text.replace(entity["text"], " ")
+    text = _AT.sub(lambda m: m.group(1), text)
+    text = html.unescape(_TAG.sub(" ", text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def parse_message(activity: Activity) -> IncomingMessage | None:
+    """A question: a message with text from a person (None for card submits, empty text)."""
+    if activity.get("type") != "message" or activity.get("value") is not None:
+        return None
+    text = strip_mentions(activity)
+    if not text:
+        return None
+    channel_data = activity.get("channelData") or {}
+    return IncomingMessage(
+        activity_id=str(activity.get("id") or ""),
+        conversation_id=str((activity.get("conversation") or {}).get("id") or ""),
+        conversation_type=conversation_type(activity),
+        tenant_id=tenant_of(activity),
+        user=user_of(activity),
+        text=text,
+        team_id=(channel_data.get("team") or {}).get("id"),
+    )
+
+
+def bot_added_in_personal_scope(activity: Activity) -> bool:
+    if activity.get("type") != "conversationUpdate" or conversation_type(activity) != PERSONAL:
+        return False
+    bot_id = (activity.get("recipient") or {}).get("id")
+    return any(m.get("id") == bot_id for m in activity.get("membersAdded") or [])
+
+
+def parse_feedback(activity: Activity) -> FeedbackEvent | None:
+    """Teams' feedback loop: `invoke` `message/submitAction` with actionName `feedback`."""
+    if activity.get("type") != "invoke" or activity.get("name") != "message/submitAction":
+        return None
+    value = activity.get("value") or {}
+    if value.get("actionName") != "feedback":
+        return None
+    action = value.get("actionValue") or {}
+    reaction = action.get("reaction")
+    if reaction not in ("like", "dislike") or not activity.get("replyToId"):
+        return None
+    return FeedbackEvent(
+        reply_to_id=str(activity["replyToId"]),
+        conversation_id=str((activity.get("conversation") or {}).get("id") or ""),
+        tenant_id=tenant_of(activity),
+        user=user_of(activity),
+        reaction=reaction,
+        text=_feedback_text(action.get("feedback")),
+    )
+
+
+def _feedback_text(raw: Any) -> str | None:
+    # Teams sends the form as a JSON string ('{"feedbackText":"…"}'); some clients an object.
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return raw.strip() or None
+    if isinstance(raw, dict):
+        text = raw.get("feedbackText")
+        return str(text).strip() or None if text else None
+    return None
+
+
+def parse_card_submit(activity: Activity) -> HumanRequest | None:
+    """The answer card's Action.Submit arrives as a message whose `value` is its data."""
+    value = activity.get("value")
+    if activity.get("type") != "message" or not isinstance(value, dict):
+        return None
+    if value.get("action") != HUMAN_ACTION or not value.get("request_id"):
+        return None
+    return HumanRequest(
+        request_id=str(value["request_id"]),
+        conversation_id=str((activity.get("conversation") or {}).get("id") or ""),
+        tenant_id=tenant_of(activity),
+        user=user_of(activity),
+    )
+
+
+def conversation_reference(activity: Activity) -> dict[str, Any]:
+    """The Bot Framework `ConversationReference` of an inbound activity (what a proactive
+    message needs), in its JSON form."""
+    reference = {
+        "activityId": activity.get("id"),
+        "user": activity.get("from"),
+        "bot": activity.get("recipient"),
+        "conversation": activity.get("conversation"),
+        "channelId": activity.get("channelId"),
+        "serviceUrl": activity.get("serviceUrl"),
+        "locale": activity.get("locale"),
+    }
+    return {key: value for key, value in reference.items() if value is not None}
