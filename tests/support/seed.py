@@ -14,9 +14,9 @@ from sqlalchemy import update
 
 from adapters.db.engine import create_engine, sessionmaker, upgrade
 from adapters.db.models import Feedback, Ticket
-from adapters.db.tickets import DbTicketQueue, parse_id
+from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
-from core.tickets import TicketRequest
+from core.handoff.types import NewTicket
 
 _IDS = itertools.count(1)
 
@@ -75,20 +75,26 @@ async def seed(
                     )
         queue = DbTicketQueue(engine)
         for request_id, resolved_after in (tickets or {}).items():
-            ref = await queue.create(
-                TicketRequest(request_id, None, "jordan.kim@harborlight.example", "q", "test")
-            )
             opened = datetime.fromtimestamp(by_id[request_id]["created_at"], UTC)
-            values: dict[str, Any] = {"created_at": opened}
-            if resolved_after is not None:
-                values.update(
-                    status="closed",
-                    resolved_at=datetime.fromtimestamp(opened.timestamp() + resolved_after, UTC),
-                    resolved_by="alice",
-                )
+            new = NewTicket(
+                request_id=request_id,
+                conversation_id=None,
+                asker="jordan.kim@harborlight.example",
+                question="q",
+                reason="test",
+                provider="builtin",
+                open_key=f"request:{request_id}",
+                origin=None,
+                content={},
+            )
+            stored, _ = await queue.open(new, owner="seed", lease_s=0)
             async with sessions() as session, session.begin():
                 await session.execute(
-                    update(Ticket).where(Ticket.id == parse_id(ref.id)).values(**values)
+                    update(Ticket).where(Ticket.id == stored.id).values(created_at=opened)
+                )
+            if resolved_after is not None:
+                await queue.close(
+                    stored.id, datetime.fromtimestamp(opened.timestamp() + resolved_after, UTC)
                 )
     finally:
         await engine.dispose()
