@@ -114,6 +114,7 @@ class OtelTraceExporter:
             root.set_attribute("error.type", str(trace["error"]))
         context = trace_api.set_span_in_context(root)
         generation = None
+        latest = end  # the root ends last even when the stages' rounded times overshoot
         for name, stage in (trace.get("stages") or {}).items():
             stage_start = start + int(float(stage.get("start_ms") or 0) * 1e6)
             span = self._tracer.start_span(
@@ -130,13 +131,15 @@ class OtelTraceExporter:
             )
             if stage.get("error"):
                 span.set_status(Status(StatusCode.ERROR, str(stage["error"])))
-            span.end(end_time=stage_start + int(float(stage.get("ms") or 0) * 1e6))
+            stage_end = stage_start + int(float(stage.get("ms") or 0) * 1e6)
+            latest = max(latest, stage_end)
+            span.end(end_time=stage_end)
             if name == "generation":
                 generation = span
         parent = trace_api.set_span_in_context(generation) if generation else context
         for call in trace.get("model_calls") or []:
             self._model_call(call, request_id, start, parent)
-        root.end(end_time=end)
+        root.end(end_time=latest)
 
     def _model_call(
         self, call: Mapping[str, Any], request_id: str, start: int, parent: Any

@@ -502,7 +502,7 @@ class AnswerService:
             notices=[n.code for n in answer.notices],
             citations=[c.chunk_id for c in answer.citations],
             cost_usd=answer.cost_usd,
-            latency_ms=round(answer.latency_ms, 1),
+            latency_ms=round(answer.latency_ms, 2),
             principals=answer.principals,
             ticket=answer.ticket,
         )

@@ -188,7 +188,7 @@ async def test_metrics_after_a_handful_of_requests(
             sum(c.get("cost_usd") or 0 for c in mine)
         )
     assert value(found, "answerdesk_notices_total", code="fallback_tier") == 1
-    assert value(found, "answerdesk_tickets", provider="answerdesk", state="open") == 1
+    assert value(found, "answerdesk_tickets", provider="builtin", state="open") == 1
     assert value(found, "answerdesk_breaker_state", tier="fast", state="closed") == 1
     assert value(found, "answerdesk_breaker_state", tier="fast", state="open") == 0
     assert value(found, "answerdesk_dedupe_hits_total", platform="slack") == 1

@@ -61,7 +61,9 @@ async def test_spans_per_stage_and_model_call(
     assert root.attributes["answerdesk.mode"] == "degraded"
     assert root.attributes["answerdesk.tier"] == "strong"
     assert list(root.attributes["answerdesk.notices"]) == ["fallback_tier"]
-    assert (root.end_time - root.start_time) / 1e6 == pytest.approx(trace["latency_ms"], abs=0.01)
+    # Stage offsets and durations are recorded to 0.01 ms, so a stage may end up to ~0.02 ms
+    # past the recorded latency; the root then ends with it (nested spans, below).
+    assert (root.end_time - root.start_time) / 1e6 == pytest.approx(trace["latency_ms"], abs=0.02)
 
     stage_names = set(trace["stages"])
     assert {"policy", "embed", "retrieval", "routing", "generation"} <= stage_names
