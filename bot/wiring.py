@@ -278,7 +278,9 @@ def build_slack(services: Services) -> SlackParts:
     if isinstance(credentials, str):
         return SlackParts(events_reason=credentials, install_reason=credentials)
     from adapters.db.conversations import SqlConversationStore
+    from adapters.db.traces import most_asked_questions
     from adapters.slack.app import SlackEndpoint, bolt_app
+    from adapters.slack.assistant import AssistantConfig, SuggestedPrompts
     from adapters.slack.bot import SlackBot, SlackConfig
     from adapters.slack.client import web_client
     from adapters.slack.logs import slack_library_logger
@@ -291,6 +293,7 @@ def build_slack(services: Services) -> SlackParts:
     )
     from adapters.slack.socket_mode import SocketModeTransport
     from adapters.slack.store import SlackStore
+    from adapters.slack.stream import StreamConfig
 
     logger = slack_library_logger(credentials.secrets)
     client = web_client(credentials.bot_token, cfg.api_base_url, logger)
@@ -318,6 +321,7 @@ def build_slack(services: Services) -> SlackParts:
         SqlConversationStore(services.engine),
         ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
     )
+    engine = services.engine
     bot = SlackBot(
         conversations,
         store,
@@ -326,6 +330,17 @@ def build_slack(services: Services) -> SlackParts:
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
             max_concurrent_answers=cfg.max_concurrent_answers,
+            streaming=StreamConfig(
+                enabled=cfg.streaming,
+                interval_s=cfg.stream_interval_s,
+                max_appends=cfg.stream_max_appends,
+                status=cfg.assistant.status,
+                status_delay_s=cfg.assistant.status_delay_s,
+            ),
+        ),
+        SuggestedPrompts(
+            AssistantConfig(tuple(cfg.assistant.suggested_prompts), cfg.assistant.prompts_title),
+            lambda limit: most_asked_questions(engine, limit),
         ),
     )
     secret = credentials.signing_secret

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections import deque
-from datetime import UTC, datetime
+from collections import Counter, deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker
 from adapters.db.models import TraceRow
+from core.answering.redaction import redact_pii
 
 log = structlog.get_logger()
 
@@ -190,3 +191,42 @@ def _row(trace: dict[str, Any]) -> dict[str, Any]:
         "mode": str(trace.get("mode") or "unknown")[:16],
         "data": json.loads(json.dumps(trace, default=str)),
     }
+
+
+async def most_asked_questions(
+    engine: AsyncEngine, limit: int = 4, days: float = 30, scan: int = 5000
+) -> list[str]:
+    """The questions most asked lately (the newest ``scan`` answered traces of the last
+    ``days``), for suggested prompts that everyone sees. Only questions that are safe to show
+    anyone count: asked in public conversations (so answered from public documents), answered
+    (not refused, unclear or handed off), by at least two different people, and without any
+    personal data; the question text as traces keep it (never a redacted placeholder)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    async with sessionmaker(engine)() as session:
+        rows = await session.execute(
+            select(TraceRow.asker, TraceRow.data)
+            .where(TraceRow.mode == "answer", TraceRow.created_at >= since)
+            .order_by(TraceRow.created_at.desc())
+            .limit(scan)
+        )
+        traces = rows.all()
+    askers: dict[str, set[str]] = {}
+    wording: dict[str, Counter[str]] = {}
+    for asker, data in traces:
+        question = " ".join(str((data or {}).get("question") or "").split())
+        if (
+            not asker
+            or (data or {}).get("audience") != "public"
+            or not question
+            or question.startswith("[redacted")
+            or redact_pii(question).counts
+        ):
+            continue
+        key = question.casefold().rstrip("?.! ")
+        askers.setdefault(key, set()).add(asker)
+        wording.setdefault(key, Counter())[question] += 1
+    ranked = sorted(
+        (key for key, people in askers.items() if len(people) >= 2),
+        key=lambda key: (-len(askers[key]), -sum(wording[key].values()), key),
+    )
+    return [wording[key].most_common(1)[0][0] for key in ranked[:limit]]

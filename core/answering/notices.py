@@ -25,6 +25,8 @@ MESSAGES = {
     "passages are shown instead.",
     NoticeCode.NO_SOURCES: "Nothing in the documents available to this conversation matches "
     "the question.",
+    NoticeCode.REVISED_AFTER_CHECK: "This answer was revised after checking its sources; it "
+    "replaces the draft shown while it was being written.",
 }
 
 

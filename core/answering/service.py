@@ -20,6 +20,7 @@ from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
 from core.answering.model import ModelClient
 from core.answering.notices import notice
 from core.answering.policy import asks_for_human, matching_topic
+from core.answering.progress import SEARCHING, WRITING, ProgressReporter, ProgressSink
 from core.answering.redaction import redact_for_trace, redact_pii
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
@@ -61,12 +62,15 @@ class AnswerService:
         self.config = config
         self._generator = TierGenerator(models, config)
 
-    async def answer(self, question: Question) -> Answer:
+    async def answer(self, question: Question, progress: ProgressSink | None = None) -> Answer:
+        """The answer to ``question``. With ``progress`` the same flow also reports status
+        steps and the model's text as it is written (core/answering/progress.py)."""
         request_id = new_request_id()
         trace = TraceRecorder(request_id)
+        reporter = ProgressReporter(progress)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                answer = await self._answer(question, trace)
+                answer = await self._answer(question, trace, reporter)
             except Exception as exc:  # the last line of defence: degrade, never raise
                 log.exception("answer failed", error=type(exc).__name__)
                 answer = Answer(
@@ -80,7 +84,9 @@ class AnswerService:
                 )
                 trace.set(error=type(exc).__name__)
             answer.request_id = request_id
+            reporter.finish(answer)
             answer.latency_ms = trace.elapsed_ms()
+            trace.set(progress=reporter.summary(answer.latency_ms))
             self._finish_trace(question, answer, trace)
             log.info(
                 "answered",
@@ -89,9 +95,12 @@ class AnswerService:
                 latency_ms=round(answer.latency_ms, 1),
                 notices=[n.code for n in answer.notices],
             )
+            await reporter.drain()  # the sink has had every step before the final answer
         return answer
 
-    async def _answer(self, question: Question, trace: TraceRecorder) -> Answer:
+    async def _answer(
+        self, question: Question, trace: TraceRecorder, progress: ProgressReporter
+    ) -> Answer:
         text = question.text.strip()
         with trace.stage("policy") as stage:
             refusal = self._precheck(text)
@@ -130,6 +139,7 @@ class AnswerService:
         if human:
             return await self._handoff(question, trace, safe_text, None, "asked for a human")
 
+        progress.status(SEARCHING)
         history = await self._history(question, trace)
         with trace.stage("rewrite") as stage:
             search_text = rewrite_follow_up(safe_text, history) or safe_text
@@ -230,7 +240,10 @@ class AnswerService:
             answer = self._generator.extractive(search_text, hits, Mode.ANSWER, [])
             context = hits
         else:
-            answer, context = await self._generator.generate(question, safe_text, hits, trace)
+            progress.status(WRITING)
+            answer, context = await self._generator.generate(
+                question, safe_text, hits, trace, progress
+            )
         answer.notices.extend(notices)
         answer.principals = principals
         await self._store_in_cache(answer, search_text, vector, context, trace)

@@ -26,6 +26,7 @@ class NoticeCode(StrEnum):
     PRIVATE_ANSWER_AVAILABLE = "private_answer_available"
     CITATIONS_MISSING = "citations_missing"
     NO_SOURCES = "no_sources"
+    REVISED_AFTER_CHECK = "revised_after_check"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from core.conversation.messages import (
     Action,
     AnswerMessage,
     TextMessage,
-    Working,
 )
 from core.conversation.people import People
 from core.conversation.ports import Answerer, Chat, ConversationStore
@@ -50,11 +49,12 @@ class ConversationService:
     # --- a chat turn --------------------------------------------------------------------
 
     async def answer(self, turn: Turn, chat: Chat) -> PostedAnswer:
-        """Working message first (people see at once that the bot is on it), then who asks
-        and who reads, the answer, its record, and the answer in place of the working
-        message. The record is written before the answer shows, so its buttons work."""
+        """A reply started at once (people see that the bot is on it), then who asks and
+        who reads, the answer (its progress shown as it comes), its record, and the checked
+        answer in place of whatever was shown. The record is written before the answer's
+        buttons show, so they work."""
         where = turn.where
-        working = await chat.surface.post(where, Working())
+        reply = await chat.surface.reply(turn)
         email = await self.people.email_of(chat.identity, where.platform, turn.asker)
         audience = await self.people.audience(chat.identity, where, turn.asker.tenants)
         answer = await self._answers.answer(
@@ -64,19 +64,16 @@ class ConversationService:
                 audience=audience,
                 conversation_id=where.conversation_id,
                 platform=where.platform,
-            )
+            ),
+            progress=reply.progress,
         )
         posted = PostedAnswer(
-            answer.request_id, where, turn.asker.id, redact_pii(turn.text).text, working
+            answer.request_id, where, turn.asker.id, redact_pii(turn.text).text, reply.message_id
         )
         await self._store.record(posted)
-        message = AnswerMessage.shared(answer)
-        if working is not None:
-            await chat.surface.update(where, working, message)
-            return posted
-        posted_id = await chat.surface.post(where, message)
-        if posted_id is not None:
-            posted = replace(posted, answer_message=posted_id)
+        shown = await reply.finish(AnswerMessage.shared(answer))
+        if shown is not None and shown != posted.answer_message:
+            posted = replace(posted, answer_message=shown)  # e.g. streamed into a new message
             await self._store.record(posted)
         return posted
 
