@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker
 from adapters.db.models import TraceRow
-from core.answering.redaction import redact_pii
+from core.answering.redaction import mentions_personal_data
 
 log = structlog.get_logger()
 
@@ -219,7 +219,7 @@ async def most_asked_questions(
             or (data or {}).get("audience") != "public"
             or not question
             or question.startswith("[redacted")
-            or redact_pii(question).counts
+            or mentions_personal_data(question)
         ):
             continue
         key = question.casefold().rstrip("?.! ")
