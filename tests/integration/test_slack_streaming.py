@@ -130,17 +130,15 @@ async def mention(url: str, ts: str, event_id: str, text: str = WIFI, user: str 
 
 
 def in_thread(double: SlackApiDouble, thread: str) -> list[dict]:
-    """The Slack calls made for the answer in ``thread`` (messages, streams, statuses)."""
-    posted = {m["ts"] for m in double.messages()} | {s["ts"] for s in double.streams()}
-    calls = []
-    for call in double.calls:
-        args = call["args"]
-        ts = call["response"].get("ts") if isinstance(call["response"], dict) else None
-        if not call["method"].startswith(SLACK_CALLS):
-            continue
-        if args.get("thread_ts") == thread or args.get("ts") in posted or ts in posted:
-            calls.append(call)
-    return calls
+    """The Slack calls made for the answer in ``thread``: posts and streams into it, statuses
+    of it, and calls on the messages those created."""
+    ours = [c for c in double.calls if c["method"].startswith(SLACK_CALLS)]
+    created = {c["response"].get("ts") for c in ours if c["args"].get("thread_ts") == thread} - {
+        None
+    }
+    return [
+        c for c in ours if c["args"].get("thread_ts") == thread or c["args"].get("ts") in created
+    ]
 
 
 def feedback_value(blocks: list[dict], vote: str) -> str:
