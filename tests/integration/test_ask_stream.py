@@ -32,11 +32,14 @@ def streaming_env(demo_settings: Settings, tmp_path: Path):  # type: ignore[no-u
             "models:\n  tiers:\n    - name: fast\n      model: openai/fast\n"
             f"      api_base: {server.url}\n      api_key_env: TEST_KEY\n"
         )
-        yield server, {
-            "ANSWERDESK_DATA_DIR": str(demo_settings.data_dir),
-            "ANSWERDESK_CONFIG": str(config),
-            "TEST_KEY": "k",
-        }
+        yield (
+            server,
+            {
+                "ANSWERDESK_DATA_DIR": str(demo_settings.data_dir),
+                "ANSWERDESK_CONFIG": str(config),
+                "TEST_KEY": "k",
+            },
+        )
 
 
 def ask_streaming(env: dict, *extra: str) -> tuple[str, str, float, float]:
@@ -116,3 +119,4 @@ def test_ask_stream_handed_to_a_running_service(streaming_env, tmp_path: Path) -
     assert final.startswith(draft.strip()) and " · request " in final
     assert done_at - first_text > 0.5  # streamed through the service, not after it
     assert "… Writing the answer…" in err
+    assert [r.get("stream") for r in server.requests_for("fast")] == [True]
