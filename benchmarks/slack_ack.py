@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import ROOT, model_server, parse_args, pct
+from _support import ROOT, free_port, model_server, parse_args, pct
 
 from tests.support.slack_api import app_mention, event_payload, signed_headers
 
@@ -51,12 +50,6 @@ print(double.url, flush=True)
 for line in sys.stdin:
     print(json.dumps(double.messages()), flush=True)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def blast(

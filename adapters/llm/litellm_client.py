@@ -181,15 +181,22 @@ async def warm_up(tiers: Sequence[TierSpec]) -> None:
     for tier in tiers:
         _count_tokens(tier.model, "warm-up")
         _price_map(tier.model)
+        arguments = {
+            "model": tier.model,
+            "messages": [{"role": "user", "content": "warm-up"}],
+            "api_base": tier.api_base,
+            "api_key": "warm-up",
+            "max_tokens": 1,
+            "mock_response": "ok",
+        }
         try:
-            await litellm.acompletion(
-                model=tier.model,
-                messages=[{"role": "user", "content": "warm-up"}],
-                api_base=tier.api_base,
-                api_key="warm-up",
-                max_tokens=1,
-                mock_response="ok",
+            await litellm.acompletion(**arguments)
+            # Streaming has lazy imports of its own (the stream wrapper, usage building).
+            stream = await litellm.acompletion(
+                **arguments, stream=True, stream_options={"include_usage": True}
             )
+            async for _chunk in stream:
+                pass
         except Exception:  # a warm-up never stops the service
             continue
 

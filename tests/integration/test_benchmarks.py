@@ -16,6 +16,7 @@ FIGURES = {
     "pipeline.py": ["== concurrency 2", "overhead", "p95"],
     "cache.py": ["false-hit rate", "permission violations: 0", "lookup latency"],
     "slack_ack.py": ["ack latency", "p99", "duplicates: 0"],
+    "streaming.py": ["first visible text", "final answer", "calls per answer", "over it: 0"],
 }
 
 

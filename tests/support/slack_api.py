@@ -231,8 +231,9 @@ class SlackApiDouble(ThreadedServer):
     (:meth:`add_channel`), posted messages (:meth:`messages`), ephemeral messages
     (:meth:`ephemerals`), every call recorded in :attr:`calls` as
     ``{"method", "http_method", "args", "query", "body_bytes", "headers", "status", "response",
-    "token"}`` (``args`` = query and body merged; headers lower-cased; ``token`` the bot token
-    the call used, None for ``oauth.v2.access`` and unauthenticated calls).
+    "token", "at"}`` (``args`` = query and body merged; headers lower-cased; ``token`` the bot
+    token the call used, None for ``oauth.v2.access`` and unauthenticated calls; ``at`` the
+    ``time.monotonic()`` of the answer, which other processes on the machine share).
     Installations (:meth:`add_installation`, :meth:`script_oauth`) survive :meth:`reset`.
     """
 
@@ -560,6 +561,7 @@ class SlackApiDouble(ThreadedServer):
             "status": status,
             "response": body,
             "token": token,
+            "at": time.monotonic(),  # the machine-wide clock: comparable across processes
         }
         with self._lock:
             self.calls.append(copy.deepcopy(record))
