@@ -140,6 +140,12 @@ def per_thread(calls: list[dict]) -> dict[str, dict]:
     return threads
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_calls(double: subprocess.Popen) -> list[dict]:
     double.stdin.write("\n")
     double.stdin.flush()
@@ -205,6 +211,7 @@ async def _run(
             threading.Thread(target=serve.stdout.read, daemon=True).start()
             read_calls(double)  # start clean
             for rate in args.rates:
+                cpu_before = cpu_seconds(serve.pid)
                 sent = await blast(url, rate, args.seconds, f"r{rate}")
                 calls: list[dict] = []
                 deadline = time.monotonic() + args.drain
@@ -218,6 +225,8 @@ async def _run(
                 await asyncio.sleep(1.5)  # late calls (a status clear) still count
                 calls += read_calls(double)
                 report(rate, args, sent, per_thread(calls), bound)
+                used = cpu_seconds(serve.pid) - cpu_before
+                print(f"service CPU: {used * 1000 / max(1, len(sent)):.0f} ms per answer")
         finally:
             serve.terminate()
             serve.wait(timeout=60)

@@ -120,6 +120,7 @@ def create_app(
     app.router.add_post("/admin/run", admin_run)
     off = SlackParts(events_reason="Slack is disabled", install_reason="Slack is disabled")
     parts = build_slack(services) if slack else off
+    app.on_cleanup.append(lambda _app: parts.close())
     if parts.socket is not None:
         socket = app[SLACK_SOCKET] = parts.socket
         app.on_startup.append(lambda _app: socket.start())

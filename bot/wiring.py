@@ -7,7 +7,7 @@ import contextlib
 import fcntl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -264,6 +264,11 @@ class SlackParts:
     install: InstallPages | None = None
     events_reason: str = ""
     install_reason: str = ""
+    session: Any = None  # the Web API clients' aiohttp session (connections reused)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
 
 
 def build_slack(services: Services) -> SlackParts:
@@ -277,6 +282,8 @@ def build_slack(services: Services) -> SlackParts:
     credentials = slack_credentials(slack_environment(cfg), socket_mode=cfg.socket_mode)
     if isinstance(credentials, str):
         return SlackParts(events_reason=credentials, install_reason=credentials)
+    import aiohttp
+
     from adapters.db.conversations import SqlConversationStore
     from adapters.db.traces import most_asked_questions
     from adapters.slack.app import SlackEndpoint, bolt_app
@@ -296,14 +303,15 @@ def build_slack(services: Services) -> SlackParts:
     from adapters.slack.stream import StreamConfig
 
     logger = slack_library_logger(credentials.secrets)
-    client = web_client(credentials.bot_token, cfg.api_base_url, logger)
+    session = aiohttp.ClientSession()  # built on the running loop; closed with the app
+    client = web_client(credentials.bot_token, cfg.api_base_url, logger, session=session)
     installs = None
     if credentials.multi_workspace:
         try:
             scopes = manifest_bot_scopes()
         except ManifestError as exc:
             reason = f"Slack is misconfigured: {exc}"
-            return SlackParts(events_reason=reason, install_reason=reason)
+            return SlackParts(events_reason=reason, install_reason=reason, session=session)
         oauth = OAuthConfig(
             client_id=credentials.client_id or "",
             client_secret=credentials.client_secret or "",
@@ -347,6 +355,7 @@ def build_slack(services: Services) -> SlackParts:
     app = bolt_app(bot, secret, client, installations=installs, logger=logger)
     endpoint = SlackEndpoint(app, secret, store.claim_event)
     parts = SlackParts(
+        session=session,
         events=endpoint,
         install=InstallPages(app.oauth_flow) if app.oauth_flow else None,
         install_reason=(

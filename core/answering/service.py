@@ -231,7 +231,7 @@ class AnswerService:
         notices: list[Notice] = []
         if question.audience.kind != "dm":
             with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, hits)
+                better = await self._private_answer_exists(search_text, asker, access, hits, vector)
                 stage["private_answer_available"] = better
             if better:
                 notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
@@ -327,7 +327,7 @@ class AnswerService:
         )
         if question.audience.kind != "dm":
             with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, [])
+                better = await self._private_answer_exists(search_text, asker, access, [], vector)
                 stage["private_answer_available"] = better
             if better:
                 answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
@@ -440,10 +440,18 @@ class AnswerService:
         return asker, Access(asker.principals, *(m.principals for m in members))
 
     async def _private_answer_exists(
-        self, text: str, asker: Resolved, access: Access, shared: list[SearchHit]
+        self,
+        text: str,
+        asker: Resolved,
+        access: Access,
+        shared: list[SearchHit],
+        vector: list[float] | None,
     ) -> bool:
-        """Would documents only the asker may read have ranked among the top hits?"""
-        private = await self._retriever.search(text, Access(asker.principals), self.config.top_k)
+        """Would documents only the asker may read have ranked among the top hits? (The
+        question's embedding is reused: embedding it again costs more than the search.)"""
+        private = await self._retriever.search(
+            text, Access(asker.principals), self.config.top_k, vector=vector
+        )
         shared_ids = {h.chunk.chunk_id for h in shared}
         for hit in private.hits:
             if hit.chunk.chunk_id not in shared_ids and not await self._retriever.allows(
