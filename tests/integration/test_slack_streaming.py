@@ -356,3 +356,14 @@ async def test_without_configured_prompts_the_most_asked_public_questions_are_su
     await settle(double, "assistant.threads.setSuggestedPrompts")
     [offered] = double.suggested_prompts()
     assert [p["message"] for p in offered["prompts"]] == [popular]
+
+
+async def test_with_streaming_off_the_answer_replaces_the_working_message(
+    service, double: SlackApiDouble
+) -> None:
+    url, _ = await service(slack={"streaming": False})
+    await mention(url, "1700000112.000100", "Ev-s13")
+    await settle(double, "chat.update")
+    assert double.calls_to("chat.startStream") == [] and double.streams() == []
+    [message] = double.messages()
+    assert message["text"].startswith("According to the sources")
