@@ -65,9 +65,9 @@ class ProgressReporter:
 
     Without a sink it only keeps the timings, so ``answer()`` behaves exactly as before."""
 
-    def __init__(self, sink: ProgressSink | None, started: float | None = None) -> None:
+    def __init__(self, sink: ProgressSink | None) -> None:
         self._sink = sink
-        self._started = started if started is not None else time.perf_counter()
+        self._started = time.perf_counter()
         self._queue: asyncio.Queue[Progress | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._broken = False
@@ -136,6 +136,11 @@ class ProgressReporter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def abandon(self) -> None:
+        """Stop delivering (an answer cancelled midway leaves no task behind)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     def _emit(self, step: Progress) -> None:
         if self._sink is None or self._broken:

@@ -68,6 +68,19 @@ class AnswerService:
         request_id = new_request_id()
         trace = TraceRecorder(request_id)
         reporter = ProgressReporter(progress)
+        try:
+            answer = await self._answer_reporting(question, request_id, trace, reporter)
+        finally:
+            reporter.abandon()  # nothing left running, even when the answer was cancelled
+        return answer
+
+    async def _answer_reporting(
+        self,
+        question: Question,
+        request_id: str,
+        trace: TraceRecorder,
+        reporter: ProgressReporter,
+    ) -> Answer:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 answer = await self._answer(question, trace, reporter)
