@@ -21,9 +21,13 @@ How slack_sdk 3.48's AsyncWebClient puts each method on the wire (pinned by
 tests/unit/test_slack_api_double.py):
 
 - JSON body: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-  ``assistant.threads.setStatus`` (whether or not there are blocks).
+  ``chat.startStream``, ``chat.appendStream``, ``chat.stopStream`` (the
+  ``chat_stream`` helper sends its text as ``markdown_text`` chunks, ``chunks: []`` when
+  nothing is left), ``assistant.threads.setStatus``, ``assistant.threads.setSuggestedPrompts``
+  (whether or not there are blocks).
 - ``POST`` with the arguments in the QUERY STRING and an empty body (yet a
-  ``Content-Type: application/x-www-form-urlencoded`` header): ``auth.test``, ``reactions.add``.
+  ``Content-Type: application/x-www-form-urlencoded`` header): ``auth.test``, ``reactions.add``,
+  ``chat.delete``.
 - ``GET`` with a query string: ``users.info``, ``conversations.info``,
   ``conversations.members``.
 - Form bodies only appear when a caller uses ``api_call(..., data=...)``.
