@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 import structlog
@@ -54,9 +55,11 @@ class ConversationService:
         answer in place of whatever was shown. The record is written before the answer's
         buttons show, so they work."""
         where = turn.where
-        reply = await chat.surface.reply(turn)
-        email = await self.people.email_of(chat.identity, where.platform, turn.asker)
-        audience = await self.people.audience(chat.identity, where, turn.asker.tenants)
+        # The working message and who asks/reads are independent round trips to the
+        # platform, made together: both are on the way to the answer's first words.
+        reply, (email, audience) = await asyncio.gather(
+            chat.surface.reply(turn), self._who(turn, chat)
+        )
         answer = await self._answers.answer(
             Question(
                 text=turn.text,
@@ -76,6 +79,13 @@ class ConversationService:
             posted = replace(posted, answer_message=shown)  # e.g. streamed into a new message
             await self._store.record(posted)
         return posted
+
+    async def _who(self, turn: Turn, chat: Chat) -> tuple[str | None, Audience]:
+        """The asker's email and the audience (in turn: the asker is often a member whose
+        email the audience needs, then known)."""
+        where = turn.where
+        email = await self.people.email_of(chat.identity, where.platform, turn.asker)
+        return email, await self.people.audience(chat.identity, where, turn.asker.tenants)
 
     async def answered_in(self, turn: Turn) -> bool:
         """Whether the bot answered in the turn's thread (a reply there is a follow-up)."""
