@@ -5,6 +5,7 @@ still ends in an Answer with a visible notice: no exception reaches a chat user.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -241,23 +242,26 @@ class AnswerService:
             await self._remember(question, safe_text, search_text, answer)
             return answer
 
-        notices: list[Notice] = []
+        # Whether the asker could have had a fuller answer privately decides a notice only:
+        # it runs while the answer is written, not before the model's first words.
+        private_check = None
         if question.audience.kind != "dm":
-            with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, hits, vector)
-                stage["private_answer_available"] = better
-            if better:
-                notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
-
-        if not self.config.tiers:
-            answer = self._generator.extractive(search_text, hits, Mode.ANSWER, [])
-            context = hits
-        else:
-            progress.status(WRITING)
-            answer, context = await self._generator.generate(
-                question, safe_text, hits, trace, progress
+            private_check = asyncio.create_task(
+                self._private_check(search_text, asker, access, hits, vector, trace)
             )
-        answer.notices.extend(notices)
+        try:
+            if not self.config.tiers:
+                answer = self._generator.extractive(search_text, hits, Mode.ANSWER, [])
+                context = hits
+            else:
+                progress.status(WRITING)
+                answer, context = await self._generator.generate(
+                    question, safe_text, hits, trace, progress
+                )
+        finally:
+            better = private_check is not None and await private_check
+        if better:
+            answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
         answer.principals = principals
         await self._store_in_cache(answer, search_text, vector, context, trace)
         await self._remember(question, safe_text, search_text, answer)
@@ -451,6 +455,20 @@ class AnswerService:
             return asker, Access(asker.principals, frozenset({PUBLIC}))
         members = [await self._directory.resolve_email(email) for email in audience.members]
         return asker, Access(asker.principals, *(m.principals for m in members))
+
+    async def _private_check(
+        self,
+        text: str,
+        asker: Resolved,
+        access: Access,
+        hits: list[SearchHit],
+        vector: list[float] | None,
+        trace: TraceRecorder,
+    ) -> bool:
+        with trace.stage("private_check") as stage:
+            better = await self._private_answer_exists(text, asker, access, hits, vector)
+            stage["private_answer_available"] = better
+        return better
 
     async def _private_answer_exists(
         self,
