@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from slack_sdk.errors import SlackApiError
@@ -45,6 +45,9 @@ from adapters.slack.render import (
 from core.answering.types import NoticeCode
 from core.conversation.messages import AnswerMessage, Progress
 from core.conversation.types import ConversationRef, Turn
+
+if TYPE_CHECKING:
+    from adapters.slack.surface import SlackSurface
 
 log = structlog.get_logger()
 
@@ -75,9 +78,11 @@ class Streaming:
 
 
 class SlackReply:
+    """One answer in a Slack thread (the Reply port): see the module docstring."""
+
     def __init__(
         self,
-        surface: Any,  # SlackSurface (its post/update: paced and retried)
+        surface: SlackSurface,  # its post and update are paced and retried
         client: AsyncWebClient,
         turn: Turn,
         working: str | None,
@@ -90,6 +95,9 @@ class SlackReply:
         self._working = working
         self._streaming = streaming
         self._config = streaming.config
+        # "stream": text goes to a stream (once started); "update": Slack refused streaming,
+        # the draft goes to the working message; "broken": the stream failed midway, the
+        # answer will replace it; "final": only the final answer is shown.
         self._mode = "stream" if self._config.enabled and self._where.thread else "final"
         self._stream: AsyncChatStream | None = None
         self._draft = ""  # the answer text streamed since the last restart
