@@ -202,29 +202,28 @@ async def most_asked_questions(
     (not refused, unclear or handed off), by at least two different people, and without any
     personal data; the question text as traces keep it (never a redacted placeholder)."""
     since = datetime.now(UTC) - timedelta(days=days)
+    question = TraceRow.data["question"].as_string()
     async with sessionmaker(engine)() as session:
         rows = await session.execute(
-            select(TraceRow.asker, TraceRow.data)
-            .where(TraceRow.mode == "answer", TraceRow.created_at >= since)
+            select(TraceRow.asker, question)
+            .where(
+                TraceRow.mode == "answer",
+                TraceRow.created_at >= since,
+                TraceRow.data["audience"].as_string() == "public",
+            )
             .order_by(TraceRow.created_at.desc())
             .limit(scan)
         )
-        traces = rows.all()
+        asked = rows.all()
     askers: dict[str, set[str]] = {}
     wording: dict[str, Counter[str]] = {}
-    for asker, data in traces:
-        question = " ".join(str((data or {}).get("question") or "").split())
-        if (
-            not asker
-            or (data or {}).get("audience") != "public"
-            or not question
-            or question.startswith("[redacted")
-            or mentions_personal_data(question)
-        ):
+    for asker, text in asked:
+        text = " ".join(str(text or "").split())
+        if not asker or not text or text.startswith("[redacted") or mentions_personal_data(text):
             continue
-        key = question.casefold().rstrip("?.! ")
+        key = text.casefold().rstrip("?.! ")
         askers.setdefault(key, set()).add(asker)
-        wording.setdefault(key, Counter())[question] += 1
+        wording.setdefault(key, Counter())[text] += 1
     ranked = sorted(
         (key for key, people in askers.items() if len(people) >= 2),
         key=lambda key: (-len(askers[key]), -sum(wording[key].values()), key),
