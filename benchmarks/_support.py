@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tests.support.model_server import ModelServer
 server = ModelServer().start()
 if sys.argv[1]:
     server.set_default("fast", sys.argv[1])
+server.set_pacing("fast", float(sys.argv[2]), float(sys.argv[3]))
 print(server.url, flush=True)
 while True:
     time.sleep(3600)
@@ -45,15 +47,24 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argpar
     return args
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
 @contextmanager
-def model_server(behaviour: str = "") -> Iterator[str]:
-    """An OpenAI-compatible server (model `openai/fast`) in a subprocess; yields its URL."""
+def model_server(
+    behaviour: str = "", first_token_ms: float = 0, tokens_per_s: float = 0
+) -> Iterator[str]:
+    """An OpenAI-compatible server (model `openai/fast`) in a subprocess, answering with
+    `behaviour` at that pace (see ModelServer.set_pacing); yields its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _MODEL_SERVER, behaviour],
+        [sys.executable, "-c", _MODEL_SERVER, behaviour, str(first_token_ms), str(tokens_per_s)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from adapters.observability.metrics import LiveReadings
 from adapters.tickets.hooks import TicketHooks
 from bot.console import CONSOLE, setup_console
-from bot.operations import OPERATIONS
+from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, TeamsParts, build_slack, build_teams
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
@@ -106,16 +108,43 @@ async def admin_run(request: web.Request) -> web.Response:
         params = body["params"]
         if not isinstance(params, dict):
             raise TypeError("params must be an object")
+        streaming = STREAMING[body["op"]] if body.get("stream") else None
     except (ValueError, KeyError, TypeError) as exc:
         return web.json_response({"error": f"bad request: {exc}"}, status=400)
+    if streaming is not None:
+        return await _run_streaming(request, body["op"], streaming, params)
+    outcome, status = await _run(body["op"], operation(request.app[SERVICES], params))
+    return web.json_response(outcome, status=status)
+
+
+async def _run(op: str, work: Awaitable[Any]) -> tuple[dict[str, Any], int]:
+    """An operation's result, or its error and HTTP status (400: bad input)."""
     try:
-        result = await operation(request.app[SERVICES], params)
+        return {"result": await work}, 200
     except (AclFileError, DirectoryFileError, ValueError, KeyError) as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return {"error": str(exc)}, 400
     except Exception as exc:
-        log.exception("admin operation failed", op=body["op"])
-        return web.json_response({"error": f"{type(exc).__name__} in the service"}, status=500)
-    return web.json_response({"result": result})
+        log.exception("admin operation failed", op=op)
+        return {"error": f"{type(exc).__name__} in the service"}, 500
+
+
+async def _run_streaming(
+    request: web.Request, op: str, operation: Any, params: dict[str, Any]
+) -> web.StreamResponse:
+    """JSON lines: ``{"progress": …}`` while the operation runs, then ``{"result": …}`` or
+    ``{"error": …, "status": …}`` (the HTTP status is sent before the outcome is known)."""
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+
+    async def emit(event: dict[str, Any]) -> None:
+        await response.write((json.dumps({"progress": event}) + "\n").encode())
+
+    outcome, status = await _run(op, operation(request.app[SERVICES], params, emit))
+    if status != 200:
+        outcome["status"] = status
+    await response.write((json.dumps(outcome) + "\n").encode())
+    await response.write_eof()
+    return response
 
 
 def create_app(
@@ -138,6 +167,7 @@ def create_app(
         setup_console(app, services)
     off = SlackParts(events_reason="Slack is disabled", install_reason="Slack is disabled")
     parts = build_slack(services) if slack else off
+    app.on_cleanup.append(lambda _app: parts.close())
     if parts.socket is not None:
         socket = app[SLACK_SOCKET] = parts.socket
         app.on_startup.append(lambda _app: socket.start())

@@ -9,9 +9,12 @@ from typing import Any
 
 from bot.wiring import Services
 from core.acl import DEFAULT_POLICY, load_policy
+from core.answering.progress import Progress as AnswerProgress
 from core.answering.types import Asker, Audience, Question
 
 Progress = Callable[[int, int, str], None] | None
+# Receives an answer's progress as JSON events: {"status"}, {"delta"} or {"restart"}.
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 async def ingest(services: Services, params: dict[str, Any], progress: Progress = None) -> dict:
@@ -59,7 +62,14 @@ async def search(services: Services, params: dict[str, Any]) -> list[dict]:
     return out
 
 
-async def ask(services: Services, params: dict[str, Any]) -> list[dict]:
+async def ask(services: Services, params: dict[str, Any], emit: Emit | None = None) -> list[dict]:
+    """The answers; with ``emit``, each answer's progress as it is made (``ask --stream``)."""
+    sink = None
+    if emit is not None:
+
+        async def sink(step: AnswerProgress) -> None:
+            await emit(progress_event(step))
+
     answers = []
     for item in params["questions"]:
         question = Question(
@@ -68,8 +78,14 @@ async def ask(services: Services, params: dict[str, Any]) -> list[dict]:
             audience=Audience.parse(item.get("audience") or "dm"),
             conversation_id=item.get("conversation"),
         )
-        answers.append((await services.answers.answer(question)).to_dict())
+        answers.append((await services.answers.answer(question, progress=sink)).to_dict())
     return answers
+
+
+def progress_event(step: AnswerProgress) -> dict[str, Any]:
+    if step.restart:
+        return {"restart": True}
+    return {"status": step.status} if step.status else {"delta": step.delta}
 
 
 async def cache(services: Services, params: dict[str, Any]) -> dict:
@@ -88,6 +104,9 @@ async def purge(services: Services, params: dict[str, Any]) -> dict:
         services.engine, services.cache_store, cutoff, bool(params.get("dry_run"))
     )
 
+
+# Operations that can report progress while they run (`POST /admin/run` with "stream").
+STREAMING: dict[str, Callable[[Services, dict[str, Any], Emit], Awaitable[Any]]] = {"ask": ask}
 
 OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], Awaitable[Any]]] = {
     "ingest": ingest,

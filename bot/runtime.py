@@ -124,9 +124,11 @@ async def run_operation(
     op: str,
     params: dict[str, Any],
     local: Callable[[Services], Awaitable[Any]],
+    on_progress: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     **build: Any,
 ) -> Any:
-    """Run `local` here when this process may open the index, else hand `op` to the service."""
+    """Run `local` here when this process may open the index, else hand `op` to the service
+    (whose progress events, when `on_progress` is given, are passed on as they come)."""
     if settings.chroma_url:
         async with local_services(settings, **build) as services:
             return await local(services)
@@ -142,21 +144,41 @@ async def run_operation(
                 lock.release()
         info = running_service(settings.data_dir)
         if info is not None:
-            return await hand_off(info, op, params)
+            return await hand_off(info, op, params, on_progress)
         if time.monotonic() > deadline:
             raise HandoffError(f"the data dir {settings.data_dir} stayed busy", usage=False)
         await asyncio.sleep(0.3)
 
 
-async def hand_off(info: dict[str, Any], op: str, params: dict[str, Any]) -> Any:
+async def hand_off(
+    info: dict[str, Any],
+    op: str,
+    params: dict[str, Any],
+    on_progress: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> Any:
     timeout = aiohttp.ClientTimeout(total=3600)
+    request: dict[str, Any] = {"op": op, "params": params}
+    if on_progress is not None:
+        request["stream"] = True
     async with aiohttp.ClientSession(timeout=timeout) as session:
         response = await session.post(
             f"{info['url'].rstrip('/')}/admin/run",
-            json={"op": op, "params": params},
+            json=request,
             headers={"Authorization": f"Bearer {info['token']}"},
         )
-        body = await response.json(content_type=None)
-    if response.status != 200:
-        raise HandoffError(str(body.get("error", body)), usage=response.status == 400)
+        status = response.status
+        if on_progress is None or status != 200:
+            body = await response.json(content_type=None)
+        else:  # JSON lines: progress while the service works, then the outcome
+            body = {"error": "the service ended the stream without a result", "status": 500}
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if "progress" in event:
+                    await on_progress(event["progress"])
+                else:
+                    body, status = event, int(event.get("status", 200))
+    if status != 200:
+        raise HandoffError(str(body.get("error", body)), usage=status == 400)
     return body["result"]

@@ -359,6 +359,17 @@ class TracingSettings(_Section):
     redaction: Literal["none", "pii", "all"] = "pii"  # message text in traces and logs
 
 
+class SlackAssistantSettings(_Section):
+    """Slack's AI-app surfaces (manifest `assistant_view`): the thread's status while an
+    answer is prepared, and suggested prompts when someone opens the assistant."""
+
+    status: bool = True  # status steps as assistant.threads.setStatus
+    status_delay_s: float = Field(default=0.5, ge=0, le=10)  # faster answers show none
+    # Up to 4; empty = the questions most asked in public channels (traces).
+    suggested_prompts: list[str] = Field(default_factory=list, max_length=4)
+    prompts_title: str = "Questions people ask"
+
+
 class SlackSettings(_Section):
     """Credentials come only from the environment: SLACK_SIGNING_SECRET with SLACK_BOT_TOKEN
     (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (multi-workspace OAuth);
@@ -384,6 +395,12 @@ class SlackSettings(_Section):
     max_concurrent_answers: int = Field(default=8, ge=1, le=256)
     # Events over a WebSocket the service opens (needs SLACK_APP_TOKEN); /slack/events off.
     socket_mode: bool = False
+    # Answers streamed into the thread (chat.startStream/appendStream/stopStream): the first
+    # words at once, then at most one append per interval and max_appends per answer.
+    streaming: bool = True
+    stream_interval_s: float = Field(default=1.0, ge=0.2, le=30)
+    stream_max_appends: int = Field(default=10, ge=0, le=100)
+    assistant: SlackAssistantSettings = Field(default_factory=SlackAssistantSettings)
 
 
 class SloSettings(_Section):

@@ -358,6 +358,11 @@ class SlackParts:
     install: InstallPages | None = None
     events_reason: str = ""
     install_reason: str = ""
+    session: Any = None  # the Web API clients' aiohttp session (connections reused)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
 
 
 def build_slack(services: Services) -> SlackParts:
@@ -371,8 +376,12 @@ def build_slack(services: Services) -> SlackParts:
     credentials = slack_credentials(slack_environment(cfg), socket_mode=cfg.socket_mode)
     if isinstance(credentials, str):
         return SlackParts(events_reason=credentials, install_reason=credentials)
+    import aiohttp
+
     from adapters.db.conversations import SqlConversationStore
+    from adapters.db.traces import most_asked_questions
     from adapters.slack.app import SlackEndpoint, bolt_app
+    from adapters.slack.assistant import AssistantConfig, SuggestedPrompts
     from adapters.slack.bot import SlackBot, SlackConfig
     from adapters.slack.client import web_client
     from adapters.slack.logs import slack_library_logger
@@ -385,16 +394,18 @@ def build_slack(services: Services) -> SlackParts:
     )
     from adapters.slack.socket_mode import SocketModeTransport
     from adapters.slack.store import SlackStore
+    from adapters.slack.stream import StreamConfig
 
     logger = slack_library_logger(credentials.secrets)
-    client = web_client(credentials.bot_token, cfg.api_base_url, logger)
+    session = aiohttp.ClientSession()  # built on the running loop; closed with the app
+    client = web_client(credentials.bot_token, cfg.api_base_url, logger, session=session)
     installs = None
     if credentials.multi_workspace:
         try:
             scopes = manifest_bot_scopes()
         except ManifestError as exc:
             reason = f"Slack is misconfigured: {exc}"
-            return SlackParts(events_reason=reason, install_reason=reason)
+            return SlackParts(events_reason=reason, install_reason=reason, session=session)
         oauth = OAuthConfig(
             client_id=credentials.client_id or "",
             client_secret=credentials.client_secret or "",
@@ -412,6 +423,7 @@ def build_slack(services: Services) -> SlackParts:
         SqlConversationStore(services.engine),
         ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
     )
+    engine = services.engine
     bot = SlackBot(
         conversations,
         store,
@@ -420,12 +432,24 @@ def build_slack(services: Services) -> SlackParts:
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
             max_concurrent_answers=cfg.max_concurrent_answers,
+            streaming=StreamConfig(
+                enabled=cfg.streaming,
+                interval_s=cfg.stream_interval_s,
+                max_appends=cfg.stream_max_appends,
+                status=cfg.assistant.status,
+                status_delay_s=cfg.assistant.status_delay_s,
+            ),
+        ),
+        SuggestedPrompts(
+            AssistantConfig(tuple(cfg.assistant.suggested_prompts), cfg.assistant.prompts_title),
+            lambda limit: most_asked_questions(engine, limit),
         ),
     )
     secret = credentials.signing_secret
     app = bolt_app(bot, secret, client, installations=installs, logger=logger)
     endpoint = SlackEndpoint(app, secret, _counting_claims(store.claim_event, services.metrics))
     parts = SlackParts(
+        session=session,
         events=endpoint,
         install=InstallPages(app.oauth_flow) if app.oauth_flow else None,
         install_reason=(

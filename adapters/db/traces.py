@@ -13,8 +13,8 @@ import contextlib
 import json
 import os
 import re
-from collections import deque
-from datetime import UTC, datetime
+from collections import Counter, deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker
 from adapters.db.models import TraceRow
+from core.answering.redaction import mentions_personal_data
 
 log = structlog.get_logger()
 _ANNOTATION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -260,3 +261,41 @@ def _row(trace: dict[str, Any]) -> dict[str, Any]:
         "mode": str(trace.get("mode") or "unknown")[:16],
         "data": json.loads(json.dumps(trace, default=str)),
     }
+
+
+async def most_asked_questions(
+    engine: AsyncEngine, limit: int = 4, days: float = 30, scan: int = 5000
+) -> list[str]:
+    """The questions most asked lately (the newest ``scan`` answered traces of the last
+    ``days``), for suggested prompts that everyone sees. Only questions that are safe to show
+    anyone count: asked in public conversations (so answered from public documents), answered
+    (not refused, unclear or handed off), by at least two different people, and without any
+    personal data; the question text as traces keep it (never a redacted placeholder)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    question = TraceRow.data["question"].as_string()
+    async with sessionmaker(engine)() as session:
+        rows = await session.execute(
+            select(TraceRow.asker, question)
+            .where(
+                TraceRow.mode == "answer",
+                TraceRow.created_at >= since,
+                TraceRow.data["audience"].as_string() == "public",
+            )
+            .order_by(TraceRow.created_at.desc())
+            .limit(scan)
+        )
+        asked = rows.all()
+    askers: dict[str, set[str]] = {}
+    wording: dict[str, Counter[str]] = {}
+    for asker, text in asked:
+        text = " ".join(str(text or "").split())
+        if not asker or not text or text.startswith("[redacted") or mentions_personal_data(text):
+            continue
+        key = text.casefold().rstrip("?.! ")
+        askers.setdefault(key, set()).add(asker)
+        wording.setdefault(key, Counter())[text] += 1
+    ranked = sorted(
+        (key for key, people in askers.items() if len(people) >= 2),
+        key=lambda key: (-len(askers[key]), -sum(wording[key].values()), key),
+    )
+    return [wording[key].most_common(1)[0][0] for key in ranked[:limit]]

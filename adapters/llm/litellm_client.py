@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from core.answering.model import ModelError, ModelReply, TierSpec
+from core.answering.model import ModelError, ModelReply, TextSink, TierSpec
 
 # litellm fetches its price map from the internet on import unless told otherwise; the
 # bundled map keeps start-up fast and cost estimates reproducible.
@@ -22,12 +24,18 @@ litellm.suppress_debug_info = True
 
 class LiteLLMClient:
     async def complete(
-        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
+        self,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        on_text: TextSink | None = None,
     ) -> ModelReply:
         started = time.perf_counter()
         api_key = tier.api_key
         try:
-            return await self._call(tier, messages, timeout_s, api_key, started)
+            if on_text is None:
+                return await self._call(tier, messages, timeout_s, api_key, started)
+            return await self._stream(tier, messages, timeout_s, api_key, started, on_text)
         except ModelError as exc:
             if api_key and api_key in str(exc):
                 message = str(exc).replace(api_key, "***")
@@ -42,23 +50,8 @@ class LiteLLMClient:
         api_key: str | None,
         started: float,
     ) -> ModelReply:
-        try:
-            response = await litellm.acompletion(
-                model=tier.model,
-                messages=list(messages),
-                api_base=tier.api_base,
-                api_key=api_key,
-                max_tokens=tier.max_output_tokens,
-                timeout=timeout_s,
-                num_retries=0,  # retries and fallbacks are the answer flow's decision
-                temperature=0,
-            )
-        except litellm.RateLimitError as exc:
-            raise ModelError("ratelimited", _short(exc), _retry_after(exc)) from None
-        except litellm.Timeout as exc:
-            raise ModelError("timeout", _short(exc)) from None
-        except Exception as exc:  # server errors, connection failures, anything else: a failed tier
-            raise ModelError("unavailable", _short(exc)) from None
+        with _classified():
+            response = await litellm.acompletion(**_arguments(tier, messages, timeout_s, api_key))
         latency_ms = (time.perf_counter() - started) * 1000
         try:
             text = response.choices[0].message.content or ""
@@ -66,6 +59,67 @@ class LiteLLMClient:
             input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
         except (AttributeError, IndexError, TypeError, ValueError) as exc:
             raise ModelError("bad_response", f"unexpected response shape: {exc}") from None
+        return self._reply(tier, text, input_tokens, output_tokens, latency_ms)
+
+    async def _stream(
+        self,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        api_key: str | None,
+        started: float,
+        on_text: TextSink,
+    ) -> ModelReply:
+        """The same call with ``stream=True``: only ``delta.content`` is passed on (reasoning
+        and tool-call deltas never are), and the whole call, not each read, is bounded by
+        ``timeout_s``. A stream that ends without a finish reason was cut off: a failure."""
+        parts: list[str] = []
+        first_token_ms = None
+        finished = False
+        usage: Any = None
+        with _classified():
+            async with asyncio.timeout(timeout_s):
+                stream = await litellm.acompletion(
+                    **_arguments(tier, messages, timeout_s, api_key),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                try:
+                    async for chunk in stream:
+                        usage = getattr(chunk, "usage", None) or usage
+                        for choice in chunk.choices or ():
+                            text = getattr(choice.delta, "content", None)
+                            if text:
+                                if first_token_ms is None:
+                                    first_token_ms = (time.perf_counter() - started) * 1000
+                                parts.append(text)
+                                on_text(text)
+                            finished = finished or bool(choice.finish_reason)
+                finally:
+                    closing = getattr(stream, "aclose", None)
+                    if closing is not None:
+                        with contextlib.suppress(Exception):
+                            await closing()
+        if not finished:
+            raise ModelError("unavailable", "the model's stream ended before the answer did")
+        text = "".join(parts)
+        try:
+            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
+        except (AttributeError, TypeError, ValueError):  # a provider without streamed usage
+            input_tokens = sum(self.count_tokens(tier, m.get("content", "")) for m in messages)
+            output_tokens = self.count_tokens(tier, text)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return self._reply(tier, text, input_tokens, output_tokens, latency_ms, first_token_ms)
+
+    def _reply(
+        self,
+        tier: TierSpec,
+        text: str,
+        input_tokens: int,
+        output_tokens: int,
+        latency_ms: float,
+        first_token_ms: float | None = None,
+    ) -> ModelReply:
         in_price, out_price = self.prices(tier)
         return ModelReply(
             text=text,
@@ -73,6 +127,7 @@ class LiteLLMClient:
             output_tokens=output_tokens,
             cost_usd=input_tokens * in_price + output_tokens * out_price,
             latency_ms=latency_ms,
+            first_token_ms=first_token_ms,
         )
 
     def count_tokens(self, tier: TierSpec, text: str) -> int:
@@ -86,6 +141,36 @@ class LiteLLMClient:
         )
 
 
+def _arguments(
+    tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float, api_key: str | None
+) -> dict[str, Any]:
+    return {
+        "model": tier.model,
+        "messages": list(messages),
+        "api_base": tier.api_base,
+        "api_key": api_key,
+        "max_tokens": tier.max_output_tokens,
+        "timeout": timeout_s,
+        "num_retries": 0,  # retries and fallbacks are the answer flow's decision
+        "temperature": 0,
+    }
+
+
+@contextlib.contextmanager
+def _classified() -> Any:
+    """litellm's exceptions as ModelError kinds, so the flow picks the right fallback."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except litellm.RateLimitError as exc:
+        raise ModelError("ratelimited", _short(exc), _retry_after(exc)) from None
+    except (litellm.Timeout, TimeoutError) as exc:
+        raise ModelError("timeout", _short(exc)) from None
+    except Exception as exc:  # server errors, connection failures, anything else: a failed tier
+        raise ModelError("unavailable", _short(exc)) from None
+
+
 async def warm_up(tiers: Sequence[TierSpec]) -> None:
     """Pay litellm's first-call costs before the first question: its tokenizer and price
     lookups load lazily, and its first completion imports dozens of modules, all on the
@@ -96,15 +181,22 @@ async def warm_up(tiers: Sequence[TierSpec]) -> None:
     for tier in tiers:
         _count_tokens(tier.model, "warm-up")
         _price_map(tier.model)
+        arguments = {
+            "model": tier.model,
+            "messages": [{"role": "user", "content": "warm-up"}],
+            "api_base": tier.api_base,
+            "api_key": "warm-up",
+            "max_tokens": 1,
+            "mock_response": "ok",
+        }
         try:
-            await litellm.acompletion(
-                model=tier.model,
-                messages=[{"role": "user", "content": "warm-up"}],
-                api_base=tier.api_base,
-                api_key="warm-up",
-                max_tokens=1,
-                mock_response="ok",
+            await litellm.acompletion(**arguments)
+            # Streaming has lazy imports of its own (the stream wrapper, usage building).
+            stream = await litellm.acompletion(
+                **arguments, stream=True, stream_options={"include_usage": True}
             )
+            async for _chunk in stream:
+                pass
         except Exception:  # a warm-up never stops the service
             continue
 

@@ -70,6 +70,10 @@ def bolt_app(
         if await bot.is_follow_up(message):
             await bot.answer_message(client, message)
 
+    @app.event("assistant_thread_started")
+    async def on_assistant_thread(event: dict, client: AsyncWebClient) -> None:
+        await bot.assistant_thread_started(client, event.get("assistant_thread") or {})
+
     @app.action(_ACTIONS)
     async def on_action(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.assistant import SuggestedPrompts
 from adapters.slack.identity import SlackIdentity
-from adapters.slack.render import ACTIONS
+from adapters.slack.render import ACTION_FEEDBACK, ACTIONS, parse_feedback
 from adapters.slack.store import SlackStore
+from adapters.slack.stream import StreamConfig, Streaming
 from adapters.slack.surface import SlackPoster, SlackSurface
 from core.conversation.ports import Chat
 from core.conversation.service import ConversationService
@@ -37,6 +39,7 @@ class SlackConfig:
     # Answers in flight at once; more wait their turn without using the CPU, so acks and
     # buttons stay fast under a burst.
     max_concurrent_answers: int = 8
+    streaming: StreamConfig = field(default_factory=StreamConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +86,32 @@ class SlackBot:
         conversations: ConversationService,
         store: SlackStore,
         config: SlackConfig | None = None,
+        prompts: SuggestedPrompts | None = None,
     ) -> None:
         self._conversations = conversations
         self._store = store
+        self._prompts = prompts
         self.config = config or SlackConfig()
         self._poster = SlackPoster(self.config.post_interval_s, self.config.post_attempts)
+        self._streaming = Streaming(self.config.streaming)
         self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
 
     def chat(self, client: AsyncWebClient) -> Chat:
         """Slack's ports, bound to the client (token) of the event being handled."""
         return Chat(
-            SlackSurface(client, self._poster),
+            SlackSurface(client, self._poster, self._streaming),
             SlackIdentity(client, self._store, self.config.user_cache_ttl_s),
         )
 
     async def answer_message(self, client: AsyncWebClient, message: IncomingMessage) -> None:
         async with self._answering:
             await self._conversations.answer(message.turn(), self.chat(client))
+
+    async def assistant_thread_started(self, client: AsyncWebClient, thread: dict) -> None:
+        """Someone opened the assistant: offer suggested prompts in its thread."""
+        channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
+        if self._prompts is not None and channel and thread_ts:
+            await self._prompts.offer(client, channel, thread_ts)
 
     async def is_follow_up(self, message: IncomingMessage) -> bool:
         return (
@@ -112,12 +124,15 @@ class SlackBot:
         self,
         client: AsyncWebClient,
         action_id: str,
-        request_id: str,
+        value: str,
         user_id: str,
         team_id: str,
         enterprise_id: str | None = None,
     ) -> None:
-        action = ACTIONS.get(action_id)
+        # A button's value is the request id; Slack's feedback buttons carry the vote too.
+        action, request_id = ACTIONS.get(action_id), value
+        if action_id == ACTION_FEEDBACK:
+            action, request_id = parse_feedback(value) or (None, value)
         if action is None:
             log.warning("unknown slack action", action_id=action_id)
             return

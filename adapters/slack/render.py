@@ -19,6 +19,9 @@ ACTION_FEEDBACK_UP = "answerdesk_feedback_up"
 ACTION_FEEDBACK_DOWN = "answerdesk_feedback_down"
 ACTION_HUMAN = "answerdesk_talk_to_human"
 ACTION_PRIVATE = "answerdesk_send_private"
+# Slack's feedback_buttons element (streamed answers): one action id, the vote in the value
+# ("helpful:<request id>" / "not_helpful:<request id>").
+ACTION_FEEDBACK = "answerdesk_feedback"
 ACTIONS = {
     ACTION_FEEDBACK_UP: Action.HELPFUL,
     ACTION_FEEDBACK_DOWN: Action.NOT_HELPFUL,
@@ -33,6 +36,7 @@ BLOCK_TICKET = "answerdesk_ticket"
 BLOCK_CITATIONS = "answerdesk_citations"  # answerdesk_citations_0, ...
 BLOCK_NOTICES = "answerdesk_notices"  # answerdesk_notices_0, ...
 BLOCK_ACTIONS = "answerdesk_actions"
+BLOCK_FEEDBACK = "answerdesk_feedback"  # context_actions with feedback_buttons
 BLOCK_FOOTER = "answerdesk_footer"
 BLOCK_NOTICE_ONLY = "answerdesk_notice"
 BLOCK_OFFER_HUMAN = "answerdesk_offer_human"
@@ -368,17 +372,51 @@ def _button(text: str, action_id: str, request_id: str, label: str | None) -> di
     return button
 
 
-def _actions(request_id: str, private: bool) -> dict[str, Any]:
-    buttons = [
-        _button("👍", ACTION_FEEDBACK_UP, request_id, "Helpful"),
-        _button("👎", ACTION_FEEDBACK_DOWN, request_id, "Not helpful"),
-        _button("Talk to a human", ACTION_HUMAN, request_id, None),
-    ]
+def _actions(request_id: str, private: bool, votes: bool = True) -> dict[str, Any]:
+    buttons = []
+    if votes:
+        buttons += [
+            _button("👍", ACTION_FEEDBACK_UP, request_id, "Helpful"),
+            _button("👎", ACTION_FEEDBACK_DOWN, request_id, "Not helpful"),
+        ]
+    buttons.append(_button("Talk to a human", ACTION_HUMAN, request_id, None))
     if private:
         buttons.append(
             _button("Send me the full answer privately", ACTION_PRIVATE, request_id, None)
         )
     return {"type": "actions", "block_id": BLOCK_ACTIONS, "elements": buttons}
+
+
+def _feedback_buttons(request_id: str) -> dict[str, Any]:
+    """Slack's own 👍/👎 for AI answers (a context_actions block), voting like the buttons."""
+
+    def choice(emoji: str, action: Action, label: str) -> dict[str, Any]:
+        return {
+            "text": {"type": "plain_text", "text": emoji, "emoji": True},
+            "value": f"{action}:{request_id}"[:2000],
+            "accessibility_label": label,
+        }
+
+    return {
+        "type": "context_actions",
+        "block_id": BLOCK_FEEDBACK,
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": ACTION_FEEDBACK,
+                "positive_button": choice("👍", Action.HELPFUL, "Helpful"),
+                "negative_button": choice("👎", Action.NOT_HELPFUL, "Not helpful"),
+            }
+        ],
+    }
+
+
+def parse_feedback(value: str) -> tuple[Action, str] | None:
+    """The vote and request id of a feedback_buttons click, None when malformed."""
+    vote, _, request_id = value.partition(":")
+    if vote not in (Action.HELPFUL, Action.NOT_HELPFUL) or not request_id:
+        return None
+    return Action(vote), request_id
 
 
 def _fallback(body: str, tail_lines: list[str]) -> str:
@@ -405,10 +443,61 @@ def render_placeholder(text: str = _DEFAULT_PLACEHOLDER) -> dict[str, Any]:
     }
 
 
+DRAFT_NOTE = "✍️ Writing… this draft is checked before it is final."
+
+
+def render_draft(text: str, note: str = DRAFT_NOTE) -> dict[str, Any]:
+    """An answer's draft in the working message (where Slack refuses streaming): the text so
+    far, marked as a draft."""
+    chunks = split_mrkdwn(markdown_to_mrkdwn(text), MAX_SECTION_CHARS - len(ELLIPSIS))
+    chunks = chunks[: MAX_BLOCKS - 1] or [ELLIPSIS]
+    shown = _truncate(_escape(" ".join(note.split())), MAX_CONTEXT_CHARS)
+    blocks = [_section(c, f"{BLOCK_TEXT}_{i}") for i, c in enumerate(chunks)]
+    blocks.append({"type": "context", "block_id": BLOCK_PLACEHOLDER, "elements": [_element(shown)]})
+    return {"text": _fallback(_markdown_to_plain(text), [shown]), "blocks": blocks}
+
+
 def render_answer(
-    answer: Answer, *, private_button: bool | None = None, feedback: bool = True
+    answer: Answer,
+    *,
+    private_button: bool | None = None,
+    feedback: bool = True,
+    streamed: bool = False,
 ) -> dict[str, Any]:
-    """The Slack message for an Answer: text sections, citations, notices, buttons, footer."""
+    """The Slack message for an Answer: text sections, citations, notices, buttons, footer.
+    ``streamed``: the answer of a streamed reply, voted on with Slack's feedback buttons."""
+    sections, tail = _answer_blocks(answer, private_button, feedback, streamed)
+    tail_lines = [f"⚠️ {_escape(n.message.strip())}" for n in answer.notices if n.message.strip()]
+    tail_lines.append(f"Request {_request_label(answer.request_id or '')}")
+    return {
+        "text": _fallback(_markdown_to_plain(answer.text), tail_lines),
+        "blocks": sections + tail,
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def render_stream_end(answer: Answer, *, private_button: bool | None = None) -> list[dict]:
+    """The blocks chat.stopStream puts under a streamed answer's text: citations, notices,
+    feedback buttons, the other buttons and the footer."""
+    return _answer_blocks(answer, private_button, True, True, with_text=False)[1]
+
+
+def escape_stream_text(text: str) -> str:
+    """Streamed markdown, with &, < and > escaped as everywhere else: model text cannot
+    mention people (<!channel>) or forge links."""
+    return _escape(text)
+
+
+def _answer_blocks(
+    answer: Answer,
+    private_button: bool | None,
+    feedback: bool,
+    streamed: bool,
+    *,
+    with_text: bool = True,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(text sections, everything after the text)."""
     mode = Mode(answer.mode)
     request_id = answer.request_id or ""
     is_answer = mode in _ANSWER_MODES
@@ -422,7 +511,7 @@ def render_answer(
                 {"type": "context", "block_id": BLOCK_TICKET, "elements": [_element(ticket)]}
             )
     show_actions = is_answer and feedback
-    fixed = len(tail) + int(show_actions) + 1  # + footer
+    fixed = len(tail) + int(show_actions) * (1 + int(streamed)) + 1  # + footer
     room = MAX_BLOCKS - fixed - 1  # keep room for at least one text section
 
     notice_blocks = _context_blocks(
@@ -444,8 +533,12 @@ def render_answer(
         private = private_button
         if private is None:
             private = any(n.code == NoticeCode.PRIVATE_ANSWER_AVAILABLE for n in answer.notices)
-        tail.append(_actions(request_id, private))
+        if streamed:
+            tail.append(_feedback_buttons(request_id))
+        tail.append(_actions(request_id, private, votes=not streamed))
     tail.append(_footer(request_id, cached=answer.cache.get("status") == "hit"))
+    if not with_text:
+        return [], tail
 
     # The text, split into sections; truncated with "…" when it needs too many blocks.
     body = markdown_to_mrkdwn(answer.text)
@@ -458,15 +551,7 @@ def render_answer(
         chunks = chunks[:available]
         chunks[-1] += ELLIPSIS
     sections = [_section(c, f"{BLOCK_TEXT}_{i}") for i, c in enumerate(chunks)]
-
-    tail_lines = [f"⚠️ {_escape(n.message.strip())}" for n in answer.notices if n.message.strip()]
-    tail_lines.append(f"Request {_request_label(request_id)}")
-    return {
-        "text": _fallback(_markdown_to_plain(answer.text), tail_lines),
-        "blocks": sections + tail,
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
+    return sections, tail
 
 
 def render_notice_only(text: str, request_id: str) -> dict[str, Any]:

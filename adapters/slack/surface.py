@@ -19,9 +19,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.client import web_client
 from adapters.slack.render import render_message
-from core.conversation.messages import Message, Progress, Working, request_id_of
-from core.conversation.ports import Unreachable
-from core.conversation.types import ConversationRef
+from adapters.slack.stream import SlackReply, Streaming
+from core.conversation.messages import Message, Working, request_id_of
+from core.conversation.ports import Reply, Unreachable
+from core.conversation.reply import WorkingMessage
+from core.conversation.types import ConversationRef, Turn
 
 log = structlog.get_logger()
 
@@ -72,11 +74,15 @@ class SlackPoster:
 
 
 class SlackSurface:
-    """The conversation layer's Surface port on Slack, bound to one Web API client."""
+    """The conversation layer's Surface port on Slack, bound to one Web API client.
+    ``streaming`` (chat turns): answers are streamed (adapters/slack/stream.py)."""
 
-    def __init__(self, client: AsyncWebClient, poster: SlackPoster) -> None:
+    def __init__(
+        self, client: AsyncWebClient, poster: SlackPoster, streaming: Streaming | None = None
+    ) -> None:
         self._client = client
         self._poster = poster
+        self._streaming = streaming
 
     async def post(self, where: ConversationRef, message: Message) -> str | None:
         payload = {
@@ -94,12 +100,15 @@ class SlackSurface:
         payload = render_message(message)
         payload.pop("unfurl_links", None)  # chat.update takes neither
         payload.pop("unfurl_media", None)
+        return await self.send_update(where, message_id, payload, request_id_of(message))
+
+    async def send_update(
+        self, where: ConversationRef, message_id: str, payload: dict[str, Any], request_id: Any
+    ) -> bool:
+        """chat.update with a rendered payload, paced and retried like every post."""
+        payload = {**payload, "ts": message_id}
         response = await self._poster.send(
-            self._client,
-            "chat_update",
-            where.conversation,
-            request_id_of(message),
-            {**payload, "ts": message_id},
+            self._client, "chat_update", where.conversation, request_id, payload
         )
         return response is not None
 
@@ -123,14 +132,13 @@ class SlackSurface:
             return False
         return True
 
-    async def progress(
-        self, where: ConversationRef, message_id: str | None, step: Progress
-    ) -> None:
-        """Status steps replace the working message's text. Text deltas are not shown:
-        Slack's streaming methods come with the Streaming issue; until then the final
-        answer replaces the working message whole."""
-        if step.status and message_id is not None:
-            await self.update(where, message_id, Working(step.status))
+    async def reply(self, turn: Turn) -> Reply:
+        """The working message at once; the answer streamed into the thread when this
+        surface streams, else shown whole in its place."""
+        working = await self.post(turn.where, Working())
+        if self._streaming is None:
+            return WorkingMessage(self, turn.where, working)
+        return SlackReply(self, self._client, turn, working, self._streaming)
 
 
 class SlackSurfaces:

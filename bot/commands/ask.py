@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ def register(sub: Subparsers) -> None:
         "--file", type=Path, help="JSON lines with question, as, optional audience; JSON out"
     )
     ask.add_argument("--conversation", help="conversation/thread id (enables follow-ups)")
+    ask.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the answer as the model writes it (status steps on stderr), then the "
+        "checked answer",
+    )
     ask.add_argument("--json", action="store_true")
 
 
@@ -81,6 +88,8 @@ def _questions(args: argparse.Namespace) -> list[Question]:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    if args.stream and args.file is not None:
+        raise UsageError("ask: --stream answers one QUESTION, not --file")
     questions = _questions(args)
     params = {
         "questions": [
@@ -93,13 +102,54 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
             for q in questions
         ]
     }
-    answers = operate(settings, "ask", params, lambda services: operations.ask(services, params))
+    if args.stream:
+        printer = StreamPrinter(as_json=args.json)
+        answers = operate(
+            settings,
+            "ask",
+            params,
+            lambda services: operations.ask(services, params, printer.emit),
+            on_progress=printer.emit,
+        )
+        printer.end()
+    else:
+        answers = operate(
+            settings, "ask", params, lambda services: operations.ask(services, params)
+        )
     for answer in answers:
         if args.json or args.file is not None:
             print(json.dumps(answer, ensure_ascii=False))
         else:
             print(format_answer(answer))
     return 0
+
+
+class StreamPrinter:
+    """`ask --stream`: the draft on stdout as it comes (a restart says so), status steps on
+    stderr; with --json, every event as a JSON line on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        self._json = as_json
+        self._open_line = False
+
+    async def emit(self, event: dict) -> None:
+        if self._json:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+        elif event.get("status"):
+            print(f"… {event['status']}", file=sys.stderr, flush=True)
+        elif event.get("restart"):
+            print("\n[checking again…]", flush=True)
+            self._open_line = False
+        elif event.get("delta"):
+            sys.stdout.write(event["delta"])
+            sys.stdout.flush()
+            self._open_line = True
+
+    def end(self) -> None:
+        """A blank line between the draft and the checked answer."""
+        if self._open_line:
+            print("\n", flush=True)
+            self._open_line = False
 
 
 def format_answer(answer: dict) -> str:

@@ -57,13 +57,15 @@ def operate(
     op: str,
     params: dict,
     local: Callable[[Any], Any],
+    on_progress: Callable[[dict], Any] | None = None,
     **build: Any,
 ) -> Any:
-    """Run an index operation here, or in the service that owns the embedded index."""
+    """Run an index operation here, or in the service that owns the embedded index;
+    `on_progress` receives the progress events of a streaming operation (`ask`) either way."""
     from bot.runtime import HandoffError, run_operation
 
     try:
-        return asyncio.run(run_operation(settings, op, params, local, **build))
+        return asyncio.run(run_operation(settings, op, params, local, on_progress, **build))
     except HandoffError as exc:
         if exc.usage:
             raise UsageError(f"{op}: {exc}") from None

@@ -19,6 +19,7 @@ from core.answering.extractive import extract_answer, sources_only, split_senten
 from core.answering.model import ModelClient, ModelError, TierSpec
 from core.answering.notices import boundary_notice
 from core.answering.notices import notice as _notice
+from core.answering.progress import ProgressReporter
 from core.answering.prompt import PromptSource, build_messages
 from core.answering.router import RoutePlan, RoutingInput, TierPrice, plan_route
 from core.answering.tracing import TraceRecorder
@@ -64,9 +65,15 @@ class TierGenerator:
         return {name: breaker.state for name, breaker in self._breakers.items()}
 
     async def generate(
-        self, question: Question, text: str, hits: list[SearchHit], trace: TraceRecorder
+        self,
+        question: Question,
+        text: str,
+        hits: list[SearchHit],
+        trace: TraceRecorder,
+        progress: ProgressReporter | None = None,
     ) -> tuple[Answer, list[SearchHit]]:
-        """The answer, and the hits that went into the answering model's context."""
+        """The answer, and the hits that went into the answering model's context. With
+        ``progress``, each model attempt streams its text there (see core/answering/progress)."""
         deadline = time.monotonic() + self.config.deadline_s
         with trace.stage("routing") as stage:
             plan = self._plan(text, hits)
@@ -98,7 +105,7 @@ class TierGenerator:
                 tier = tiers[step.tier]
                 sources = hits[: step.sources_used]
                 reply_text = await self._call_tier(
-                    tier, question, text, sources, deadline, attempts, trace
+                    tier, question, text, sources, deadline, attempts, trace, progress
                 )
                 if reply_text is None:
                     continue
@@ -162,6 +169,7 @@ class TierGenerator:
         deadline: float,
         attempts: _Attempts,
         trace: TraceRecorder,
+        progress: ProgressReporter | None = None,
     ) -> str | None:
         refused = not_allowed(
             (h.chunk.classification for h in sources), tier.allowed_classifications
@@ -187,8 +195,15 @@ class TierGenerator:
                 trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: deadline")
                 attempts.failures.append("timeout")
                 return None
+            on_text = None
+            if progress is not None:
+                # A new attempt voids the draft an earlier one streamed.
+                progress.attempt(retrying=bool(attempts.failures or attempts.quality_escalations))
+                on_text = progress.delta if progress.streaming else None
             try:
-                reply = await self._models.complete(tier, messages, min(tier.timeout_s, remaining))
+                reply = await self._models.complete(
+                    tier, messages, min(tier.timeout_s, remaining), on_text=on_text
+                )
             except ModelError as exc:
                 trace.model_call(
                     tier=tier.name,
@@ -224,6 +239,7 @@ class TierGenerator:
                 output_tokens=reply.output_tokens,
                 cost_usd=reply.cost_usd,
                 latency_ms=round(reply.latency_ms, 1),
+                first_token_ms=_round(reply.first_token_ms),
             )
             return reply.text
         return None
@@ -323,6 +339,10 @@ class TierGenerator:
         while len(self._sentence_vectors) > SENTENCE_VECTORS_KEPT:
             self._sentence_vectors.popitem(last=False)
         return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _citations(cited: tuple[int, ...], sources: list[SearchHit]) -> list[Citation]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +31,7 @@ class ModelReply:
     output_tokens: int
     cost_usd: float
     latency_ms: float
+    first_token_ms: float | None = None  # streamed calls: when the first text arrived
 
 
 class ModelError(Exception):
@@ -42,10 +43,22 @@ class ModelError(Exception):
         self.retry_after_s = retry_after_s
 
 
+# Receives the answer text as the model writes it (never reasoning or tool-call text).
+TextSink = Callable[[str], None]
+
+
 class ModelClient(Protocol):
     async def complete(
-        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
-    ) -> ModelReply: ...
+        self,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        on_text: TextSink | None = None,
+    ) -> ModelReply:
+        """The whole reply within ``timeout_s``. With ``on_text`` the model streams and each
+        piece of answer text is handed over as it arrives; a failure mid-answer raises
+        ModelError like any other, after some text was handed over."""
+        ...
 
     def count_tokens(self, tier: TierSpec, text: str) -> int: ...
 
@@ -58,7 +71,11 @@ class NoModelClient:
     """Used when no tier is configured: the extractive tier answers, nothing is called."""
 
     async def complete(
-        self, tier: TierSpec, messages: Sequence[dict[str, str]], timeout_s: float
+        self,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        on_text: TextSink | None = None,
     ) -> ModelReply:
         raise ModelError("unavailable", "no model tier is configured")
 

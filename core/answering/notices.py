@@ -27,6 +27,8 @@ MESSAGES = {
     "the question.",
     NoticeCode.DATA_BOUNDARY: "Some sources may not be sent to the preferred answer model, so "
     "another model or quoted passages answered.",
+    NoticeCode.REVISED_AFTER_CHECK: "This answer was revised after checking its sources; it "
+    "replaces the draft shown while it was being written.",
 }
 
 

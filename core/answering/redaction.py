@@ -61,6 +61,14 @@ def redact_pii(text: str) -> Redacted:
     return Redacted(out, dict(counts))
 
 
+_PLACEHOLDER = re.compile(r"\[(?:email|phone|card_number|national_id)\]")
+
+
+def mentions_personal_data(text: str) -> bool:
+    """Whether ``text`` holds personal data, or held it before redaction (a placeholder)."""
+    return bool(_PLACEHOLDER.search(text) or redact_pii(text).counts)
+
+
 def redact_for_trace(text: str, mode: str) -> str:
     """Message text as the `redaction` setting allows it into traces and logs."""
     if mode == "none":

@@ -21,6 +21,7 @@ from core.answering.memory import ConversationMemory, Turn, rewrite_follow_up
 from core.answering.model import ModelClient
 from core.answering.notices import notice
 from core.answering.policy import PolicyGate
+from core.answering.progress import SEARCHING, WRITING, ProgressReporter, ProgressSink
 from core.answering.redaction import redact_for_trace, redact_pii
 from core.answering.tracing import TraceRecorder, TraceSink
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode, Question
@@ -71,12 +72,28 @@ class AnswerService:
     def breaker_states(self) -> dict[str, str]:
         return self._generator.breaker_states()
 
-    async def answer(self, question: Question) -> Answer:
+    async def answer(self, question: Question, progress: ProgressSink | None = None) -> Answer:
+        """The answer to ``question``. With ``progress`` the same flow also reports status
+        steps and the model's text as it is written (core/answering/progress.py)."""
         request_id = new_request_id()
         trace = TraceRecorder(request_id)
+        reporter = ProgressReporter(progress)
+        try:
+            answer = await self._answer_reporting(question, request_id, trace, reporter)
+        finally:
+            reporter.abandon()  # nothing left running, even when the answer was cancelled
+        return answer
+
+    async def _answer_reporting(
+        self,
+        question: Question,
+        request_id: str,
+        trace: TraceRecorder,
+        reporter: ProgressReporter,
+    ) -> Answer:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                answer = await self._answer(question, trace)
+                answer = await self._answer(question, trace, reporter)
             except Exception as exc:  # the last line of defence: degrade, never raise
                 log.exception("answer failed", error=type(exc).__name__)
                 answer = Answer(
@@ -90,7 +107,9 @@ class AnswerService:
                 )
                 trace.set(error=type(exc).__name__)
             answer.request_id = request_id
+            reporter.finish(answer)
             answer.latency_ms = trace.elapsed_ms()
+            trace.set(progress=reporter.summary(answer.latency_ms))
             self._finish_trace(question, answer, trace)
             log.info(
                 "answered",
@@ -99,9 +118,12 @@ class AnswerService:
                 latency_ms=round(answer.latency_ms, 1),
                 notices=[n.code for n in answer.notices],
             )
+            await reporter.drain()  # the sink has had every step before the final answer
         return answer
 
-    async def _answer(self, question: Question, trace: TraceRecorder) -> Answer:
+    async def _answer(
+        self, question: Question, trace: TraceRecorder, progress: ProgressReporter
+    ) -> Answer:
         text = question.text.strip()
         vector: list[float] | None = None
         with trace.stage("policy") as stage:
@@ -148,6 +170,7 @@ class AnswerService:
         if human:
             return await self._handoff(question, trace, safe_text, None, "asked for a human")
 
+        progress.status(SEARCHING)
         history = await self._history(question, trace)
         with trace.stage("rewrite") as stage:
             search_text = rewrite_follow_up(safe_text, history) or safe_text
@@ -234,20 +257,26 @@ class AnswerService:
             await self._remember(question, safe_text, search_text, answer, trace)
             return answer
 
-        notices: list[Notice] = []
+        # Whether the asker could have had a fuller answer privately decides a notice only:
+        # it runs while the answer is written, not before the model's first words.
+        private_check = None
         if question.audience.kind != "dm":
-            with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, hits)
-                stage["private_answer_available"] = better
-            if better:
-                notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
-
-        if not self.config.tiers:
-            answer = await self._generator.extractive(search_text, hits, Mode.ANSWER, [])
-            context = hits
-        else:
-            answer, context = await self._generator.generate(question, safe_text, hits, trace)
-        answer.notices.extend(notices)
+            private_check = asyncio.create_task(
+                self._private_check(search_text, asker, access, hits, vector, trace)
+            )
+        try:
+            if not self.config.tiers:
+                answer = await self._generator.extractive(search_text, hits, Mode.ANSWER, [])
+                context = hits
+            else:
+                progress.status(WRITING)
+                answer, context = await self._generator.generate(
+                    question, safe_text, hits, trace, progress
+                )
+        finally:
+            better = private_check is not None and await private_check
+        if better:
+            answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
         answer.principals = principals
         await self._store_in_cache(answer, search_text, vector, context, trace)
         await self._remember(question, safe_text, search_text, answer, trace)
@@ -358,7 +387,7 @@ class AnswerService:
         )
         if question.audience.kind != "dm":
             with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, [])
+                better = await self._private_answer_exists(search_text, asker, access, [], vector)
                 stage["private_answer_available"] = better
             if better:
                 answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))
@@ -473,11 +502,33 @@ class AnswerService:
         members = [await self._directory.resolve_email(email) for email in audience.members]
         return asker, Access(asker.principals, *(m.principals for m in members))
 
-    async def _private_answer_exists(
-        self, text: str, asker: Resolved, access: Access, shared: list[SearchHit]
+    async def _private_check(
+        self,
+        text: str,
+        asker: Resolved,
+        access: Access,
+        hits: list[SearchHit],
+        vector: list[float] | None,
+        trace: TraceRecorder,
     ) -> bool:
-        """Would documents only the asker may read have ranked among the top hits?"""
-        private = await self._retriever.search(text, Access(asker.principals), self.config.top_k)
+        with trace.stage("private_check") as stage:
+            better = await self._private_answer_exists(text, asker, access, hits, vector)
+            stage["private_answer_available"] = better
+        return better
+
+    async def _private_answer_exists(
+        self,
+        text: str,
+        asker: Resolved,
+        access: Access,
+        shared: list[SearchHit],
+        vector: list[float] | None,
+    ) -> bool:
+        """Would documents only the asker may read have ranked among the top hits? (The
+        question's embedding is reused: embedding it again costs more than the search.)"""
+        private = await self._retriever.search(
+            text, Access(asker.principals), self.config.top_k, vector=vector
+        )
         shared_ids = {h.chunk.chunk_id for h in shared}
         for hit in private.hits:
             if hit.chunk.chunk_id not in shared_ids and not await self._retriever.allows(

@@ -29,6 +29,7 @@ class NoticeCode(StrEnum):
     CITATIONS_MISSING = "citations_missing"
     NO_SOURCES = "no_sources"
     DATA_BOUNDARY = "data_boundary"
+    REVISED_AFTER_CHECK = "revised_after_check"
 
 
 @dataclass(frozen=True, slots=True)

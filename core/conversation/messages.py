@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The answer flow's progress steps, which a Reply shows (re-exported for surfaces).
+from core.answering.progress import Progress as Progress
 from core.answering.types import Answer, NoticeCode
 
 WORKING_TEXT = "Looking into it…"
@@ -59,15 +61,6 @@ class TextMessage:
 
 
 Message = Working | AnswerMessage | TextMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Progress of an answer in the making (the Streaming issue feeds it): a status step
-    ("Searching 3 collections…") or a text delta from the model."""
-
-    status: str = ""
-    delta: str = ""
 
 
 def request_id_of(message: Message) -> str | None:

@@ -6,15 +6,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.answering.progress import ProgressSink
 from core.answering.types import Answer, Question
-from core.conversation.messages import Message, Progress
+from core.conversation.messages import AnswerMessage, Message, Progress
 from core.conversation.types import (
     ChatUser,
     ConversationInfo,
     ConversationRef,
     PostedAnswer,
+    Turn,
     Vote,
 )
+
+
+class Reply(Protocol):
+    """One answer on its way into a conversation, from "working on it" to the checked
+    answer. The conversation layer calls :meth:`progress` for each step of the answer flow,
+    in order and never concurrently, then :meth:`finish` once. Failures are the reply's to
+    retry and log, never raised."""
+
+    @property
+    def message_id(self) -> str | None:
+        """The message the answer is expected to end in (the working message), None when
+        none could be posted."""
+        ...
+
+    async def progress(self, step: Progress) -> None:
+        """Show a status step, add a text delta to the draft, or (``step.restart``) drop
+        the draft shown so far. A platform that cannot stream shows status steps at most."""
+        ...
+
+    async def finish(self, message: AnswerMessage) -> str | None:
+        """Replace everything shown so far with the final, checked answer (which carries
+        ``revised_after_check`` when it differs from the streamed draft): no draft is ever
+        left standing as if it were the answer. Returns the id of the message showing it,
+        None when it could not be shown."""
+        ...
 
 
 class Surface(Protocol):
@@ -33,11 +60,9 @@ class Surface(Protocol):
         """Show a message to one person only, in (or next to) the conversation."""
         ...
 
-    async def progress(
-        self, where: ConversationRef, message_id: str | None, step: Progress
-    ) -> None:
-        """Show how an answer is coming along, in place of the working message
-        ``message_id``; a platform that cannot stream shows status steps at most."""
+    async def reply(self, turn: Turn) -> Reply:
+        """Start answering ``turn``: show at once that the bot is on it. A platform that
+        does not stream returns :class:`core.conversation.reply.WorkingMessage`."""
         ...
 
 
@@ -76,7 +101,9 @@ class Surfaces(Protocol):
 
 
 class Answerer(Protocol):
-    async def answer(self, question: Question) -> Answer: ...
+    async def answer(self, question: Question, progress: ProgressSink | None = None) -> Answer:
+        """The answer flow (core/answering): ``progress`` receives its steps as it works."""
+        ...
 
 
 class ConversationStore(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 
 import structlog
@@ -13,7 +14,6 @@ from core.conversation.messages import (
     Action,
     AnswerMessage,
     TextMessage,
-    Working,
 )
 from core.conversation.people import People
 from core.conversation.ports import Answerer, Chat, ConversationStore
@@ -51,13 +51,16 @@ class ConversationService:
     # --- a chat turn --------------------------------------------------------------------
 
     async def answer(self, turn: Turn, chat: Chat) -> PostedAnswer:
-        """Working message first (people see at once that the bot is on it), then who asks
-        and who reads, the answer, its record, and the answer in place of the working
-        message. The record is written before the answer shows, so its buttons work."""
+        """A reply started at once (people see that the bot is on it), then who asks and
+        who reads, the answer (its progress shown as it comes), its record, and the checked
+        answer in place of whatever was shown. The record is written before the answer's
+        buttons show, so they work."""
         where = turn.where
-        working = await chat.surface.post(where, Working())
-        email = await self.people.email_of(chat.identity, where.platform, turn.asker)
-        audience = await self.people.audience(chat.identity, where, turn.asker.tenants)
+        # The working message and who asks/reads are independent round trips to the
+        # platform, made together: both are on the way to the answer's first words.
+        reply, (email, audience) = await asyncio.gather(
+            chat.surface.reply(turn), self._who(turn, chat)
+        )
         answer = await self._answers.answer(
             Question(
                 text=turn.text,
@@ -66,21 +69,25 @@ class ConversationService:
                 conversation_id=where.conversation_id,
                 platform=where.platform,
                 where=where,
-            )
+            ),
+            progress=reply.progress,
         )
         posted = PostedAnswer(
-            answer.request_id, where, turn.asker.id, redact_pii(turn.text).text, working
+            answer.request_id, where, turn.asker.id, redact_pii(turn.text).text, reply.message_id
         )
         await self._store.record(posted)
-        message = AnswerMessage.shared(answer)
-        if working is not None:
-            await chat.surface.update(where, working, message)
-            return posted
-        posted_id = await chat.surface.post(where, message)
-        if posted_id is not None:
-            posted = replace(posted, answer_message=posted_id)
+        shown = await reply.finish(AnswerMessage.shared(answer))
+        if shown is not None and shown != posted.answer_message:
+            posted = replace(posted, answer_message=shown)  # e.g. streamed into a new message
             await self._store.record(posted)
         return posted
+
+    async def _who(self, turn: Turn, chat: Chat) -> tuple[str | None, Audience]:
+        """The asker's email and the audience (in turn: the asker is often a member whose
+        email the audience needs, then known)."""
+        where = turn.where
+        email = await self.people.email_of(chat.identity, where.platform, turn.asker)
+        return email, await self.people.audience(chat.identity, where, turn.asker.tenants)
 
     async def answered_in(self, turn: Turn) -> bool:
         """Whether the bot answered in the turn's thread (a reply there is a follow-up)."""

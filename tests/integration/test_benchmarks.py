@@ -18,6 +18,7 @@ FIGURES = {
     "slack_ack.py": ["ack latency", "p99", "duplicates: 0"],
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
     "governance.py": ["exact words (before)", "word forms + examples", "recall", "precision"],
+    "streaming.py": ["first visible text", "final answer", "calls per answer", "over it: 0"],
 }
 
 

@@ -195,3 +195,30 @@ def test_answer_settings_from_the_file_and_the_environment(demo_settings, tmp_pa
         run(tmp_path, "trace", "show", answer["request_id"], "--json", env=env).stdout
     )
     assert "Wi-Fi" not in json.dumps(trace)  # redaction "all": no message text in the trace
+
+
+def test_streaming_and_assistant_settings_load_and_bad_ones_are_named(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        "slack:\n  streaming: false\n  stream_max_appends: 4\n"
+        "  assistant:\n    suggested_prompts: ['How do I reset my Okta password?']\n",
+    )
+    env = {"ANSWERDESK_CONFIG": str(config), "ANSWERDESK_SLACK__STREAM_INTERVAL_S": "2.5"}
+    report = json.loads(run(tmp_path, "config", "check", "--json", env=env).stdout)
+    slack = report["effective"]["slack"]
+    assert (slack["streaming"], slack["stream_max_appends"], slack["stream_interval_s"]) == (
+        False,
+        4,
+        2.5,
+    )
+    assert slack["assistant"]["suggested_prompts"] == ["How do I reset my Okta password?"]
+    assert slack["assistant"]["status"] is True  # the default
+    too_fast = write(tmp_path, "slack:\n  stream_interval_s: 0.05\n", "fast.yaml")
+    done = run(tmp_path, "config", "check", env={"ANSWERDESK_CONFIG": str(too_fast)})
+    assert_usage_error(done, "slack.stream_interval_s")
+    prompts = "\n".join(f"      - question {n}?" for n in range(5))
+    too_many = write(
+        tmp_path, f"slack:\n  assistant:\n    suggested_prompts:\n{prompts}\n", "p.yaml"
+    )
+    done = run(tmp_path, "config", "check", env={"ANSWERDESK_CONFIG": str(too_many)})
+    assert_usage_error(done, "slack.assistant.suggested_prompts")

@@ -20,6 +20,21 @@ default with :meth:`ModelServer.set_default` (the global default is ``"answer"``
   requests and does not delay :meth:`ModelServer.stop`.
 - ``delay:<ms>``: answer after that many milliseconds.
 - ``bad``: 200 with a body that is not JSON.
+- ``think``: the ``answer`` reply, preceded by reasoning text (``reasoning_content``) and a
+  tool call, as reasoning models and tool-using providers send them: text a client must
+  never show. Its reasoning contains :data:`SECRET_THOUGHT`.
+- ``cut`` / ``cut:<tokens>``: streamed requests only: the ``answer`` reply is cut off after
+  that many tokens (default: half of them): the connection is dropped without a
+  ``finish_reason``, a usage chunk or ``[DONE]``, as when a provider fails mid-answer.
+  (Non-streamed: a 500, since a whole body is all or nothing.)
+
+Streaming (``"stream": true``) speaks OpenAI's server-sent events: ``data: <chunk>`` lines
+of ``chat.completion.chunk`` objects (the first with the ``role``, one per token with its
+``delta.content``, then an empty delta with ``finish_reason: "stop"``), a last chunk with
+``choices: []`` and the ``usage`` when ``stream_options.include_usage`` is set (every other
+chunk then has ``"usage": null``), and ``data: [DONE]``. Headers are sent at once; the
+first token follows after the model's pacing (:meth:`ModelServer.set_pacing`: a first-token
+delay, then tokens per second). A token is a word with the whitespace before it.
 
 A down provider is simulated with a port nothing listens on: :func:`unused_port`.
 """
@@ -45,8 +60,10 @@ from tests.support.threaded import ThreadedServer
 DEFAULT_BEHAVIOUR = "answer"
 NO_SOURCES = "The provided sources do not contain the answer."
 CANNOT = "I cannot answer this from the provided sources."
+SECRET_THOUGHT = "(private reasoning: the user may not see this)"
 
-_SIMPLE = {"answer", "uncited", "cannot", "429", "500", "503", "hang", "bad"}
+_SIMPLE = {"answer", "uncited", "cannot", "429", "500", "503", "hang", "bad", "think", "cut"}
+_TOKEN = re.compile(r"\s*\S+")
 _HEADER = re.compile(r"^\s*\[(\d+)\]\s*(.*)$")
 _FENCE_OPEN = re.compile(r"^\s*<<<\s*SOURCE\b.*$", re.IGNORECASE)
 _FENCE_CLOSE = re.compile(r"^\s*SOURCE\b[^<>]*>>>\s*$", re.IGNORECASE)
@@ -76,6 +93,10 @@ def validate_behaviour(behaviour: str) -> str:
         return behaviour
     name, sep, arg = behaviour.partition(":")
     if sep and name == "text":
+        return behaviour
+    if sep and name == "cut":
+        if not arg.isdigit():
+            raise ValueError(f"bad argument in model behaviour {behaviour!r}")
         return behaviour
     if sep and name in {"429", "hang", "delay"}:
         try:
@@ -167,6 +188,11 @@ def build_answer(messages: Any, cited: bool = True) -> str:
     return reply
 
 
+def tokens_of(reply: str) -> list[str]:
+    """How the double splits a reply into streamed tokens: words with their leading space."""
+    return _TOKEN.findall(reply) or [reply]
+
+
 def _error(status: int, message: str, type_: str, code: Any, **headers: str) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return web.json_response(body, status=status, headers=headers or None)
@@ -212,6 +238,7 @@ class ModelServer(ThreadedServer):
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[str]] = {}
         self._defaults: dict[str, str] = {}
+        self._pacing: dict[str, tuple[float, float]] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -238,6 +265,15 @@ class ModelServer(ThreadedServer):
         with self._lock:
             self._defaults[_strip_provider(model)] = behaviour
 
+    def set_pacing(self, model: str, first_token_ms: float = 0, tokens_per_s: float = 0) -> None:
+        """How ``model`` streams: the first token after ``first_token_ms``, then
+        ``tokens_per_s`` (0: as fast as possible). Non-streamed replies wait for the same
+        total time, as a real model's would."""
+        if first_token_ms < 0 or tokens_per_s < 0:
+            raise ValueError("pacing must not be negative")
+        with self._lock:
+            self._pacing[_strip_provider(model)] = (first_token_ms / 1000, tokens_per_s)
+
     def requests_for(self, model: str) -> list[dict]:
         name = _strip_provider(model)
         with self._lock:
@@ -248,6 +284,7 @@ class ModelServer(ThreadedServer):
         with self._lock:
             self._scripts.clear()
             self._defaults.clear()
+            self._pacing.clear()
             self.requests.clear()
 
     def _next_behaviour(self, model: str) -> str:
@@ -349,6 +386,8 @@ class ModelServer(ThreadedServer):
             )
         if name == "503":
             return _error(503, "The server is overloaded or not ready yet.", "server_error", None)
+        if name == "cut" and not body.get("stream"):
+            return _error(500, "The server dropped the answer.", "server_error", None)
         if name == "bad":
             return web.Response(
                 status=200,
@@ -357,10 +396,7 @@ class ModelServer(ThreadedServer):
             )
         if name in {"hang", "delay"}:
             seconds = float(arg) / 1000 if name == "delay" else float(arg or 30)
-            assert self._stopping is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
-            if self._stopping.is_set():
+            if not await self._pause(seconds):
                 return _error(503, "The server is shutting down.", "server_error", None)
 
         if name == "text":
@@ -369,10 +405,10 @@ class ModelServer(ThreadedServer):
             reply = CANNOT
         else:
             reply = build_answer(body["messages"], cited=name != "uncited")
-        return await self._reply(request, body, model, reply)
+        return await self._reply(request, body, model, behaviour, reply)
 
     async def _reply(
-        self, request: web.Request, body: dict, model: str, reply: str
+        self, request: web.Request, body: dict, model: str, behaviour: str, reply: str
     ) -> web.StreamResponse:
         prompt_tokens = max(1, len(message_text(body["messages"])) // 4)
         completion_tokens = max(1, len(reply) // 4)
@@ -383,7 +419,17 @@ class ModelServer(ThreadedServer):
         }
         ident = f"chatcmpl-{next(self._ids):08d}{id(self) % 10_000:04d}"
         created = int(time.time())
+        with self._lock:
+            first_token_s, tokens_per_s = self._pacing.get(model, (0.0, 0.0))
+        tokens = tokens_of(reply)
+        name, _, arg = behaviour.partition(":")
         if not body.get("stream"):
+            wait = first_token_s + (len(tokens) / tokens_per_s if tokens_per_s else 0.0)
+            if wait and not await self._pause(wait):
+                return _error(503, "The server is shutting down.", "server_error", None)
+            message: dict[str, Any] = {"role": "assistant", "content": reply}
+            if name == "think":
+                message["reasoning_content"] = SECRET_THOUGHT
             return web.json_response(
                 {
                     "id": ident,
@@ -391,29 +437,61 @@ class ModelServer(ThreadedServer):
                     "created": created,
                     "model": model,
                     "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": reply},
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
+                        {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
                     ],
                     "usage": usage,
                 }
             )
-        # Minimal server-sent-events stream, for callers that ask for one.
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
-        chunks = [
-            {"index": 0, "delta": {"role": "assistant", "content": reply}, "finish_reason": None},
-            {"index": 0, "delta": {}, "finish_reason": "stop"},
-        ]
-        for choice in chunks:
-            await response.write(f"data: {json.dumps({**base, 'choices': [choice]})}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
-            final = {**base, "choices": [], "usage": usage}
-            await response.write(f"data: {json.dumps(final)}\n\n".encode())
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base: dict[str, Any] = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)  # headers at once; tokens follow at the model's pace
+
+        async def send(choices: list[dict], **extra: Any) -> None:
+            chunk = {**base, "choices": choices, **extra}
+            if include_usage and "usage" not in extra:
+                chunk["usage"] = None
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        def delta(**fields: Any) -> list[dict]:
+            return [{"index": 0, "delta": fields, "logprobs": None, "finish_reason": None}]
+
+        if first_token_s and not await self._pause(first_token_s):
+            return response
+        await send(delta(role="assistant", content=""))
+        if name == "think":
+            for word in tokens_of(SECRET_THOUGHT):
+                await send(delta(reasoning_content=word))
+            call = {"index": 0, "id": "call_1", "type": "function"}
+            call["function"] = {"name": "lookup", "arguments": '{"q": "secret"}'}
+            await send(delta(tool_calls=[call]))
+        cut_after = (int(arg) if arg else len(tokens) // 2) if name == "cut" else None
+        for number, token in enumerate(tokens):
+            if number == cut_after:
+                # Dropped mid-answer: no finish_reason, no usage, no [DONE].
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            if number and tokens_per_s and not await self._pause(1 / tokens_per_s):
+                return response
+            await send(delta(content=token))
+        await send([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])
+        if include_usage:
+            await send([], usage=usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless the server stops meanwhile; False when it is stopping."""
+        assert self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()

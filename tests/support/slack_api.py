@@ -21,9 +21,13 @@ How slack_sdk 3.48's AsyncWebClient puts each method on the wire (pinned by
 tests/unit/test_slack_api_double.py):
 
 - JSON body: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
-  ``assistant.threads.setStatus`` (whether or not there are blocks).
+  ``chat.startStream``, ``chat.appendStream``, ``chat.stopStream`` (the
+  ``chat_stream`` helper sends its text as ``markdown_text`` chunks, ``chunks: []`` when
+  nothing is left), ``assistant.threads.setStatus``, ``assistant.threads.setSuggestedPrompts``
+  (whether or not there are blocks).
 - ``POST`` with the arguments in the QUERY STRING and an empty body (yet a
-  ``Content-Type: application/x-www-form-urlencoded`` header): ``auth.test``, ``reactions.add``.
+  ``Content-Type: application/x-www-form-urlencoded`` header): ``auth.test``, ``reactions.add``,
+  ``chat.delete``.
 - ``GET`` with a query string: ``users.info``, ``conversations.info``,
   ``conversations.members``.
 - Form bodies only appear when a caller uses ``api_call(..., data=...)``.
@@ -44,8 +48,25 @@ Faithful details that a lenient double would hide:
   a private channel whose id starts with ``G`` is the legacy shape (``is_channel`` false,
   ``is_group`` true), one starting with ``C`` the current shape (``is_channel`` true).
 - ``reactions.add`` twice with the same (channel, timestamp, name) -> ``already_reacted``.
-- ``chat.postMessage`` accepts any channel id (registered or not); ``chat.update`` needs a
-  message this double posted (else ``message_not_found``).
+- ``chat.postMessage`` accepts any channel id (registered or not); ``chat.update`` and
+  ``chat.delete`` need a message this double posted (else ``message_not_found``).
+
+Streaming (``chat.startStream`` → ``chat.appendStream`` … → ``chat.stopStream``), the way
+slack_sdk's ``chat_stream`` helper sends it (text in ``markdown_text`` or in
+``markdown_text`` chunks): ``startStream`` posts a message in the thread (``thread_ts``
+required; outside a DM, ``recipient_user_id`` and ``recipient_team_id`` too, else
+``invalid_arguments``) whose ``text`` grows with each append; ``stopStream`` adds its last
+text and its ``blocks`` under the text and ends the stream; appending to or stopping a
+message that is not streaming is ``message_not_in_streaming_state``. The streamed text and
+state are in :meth:`SlackApiDouble.streams`. ``chat.update`` may replace a streamed message
+(text and blocks), as Slack allows. A refused stream is scripted like any failure:
+``fail("chat.startStream", "error:feature_not_enabled")``.
+
+AI-app surfaces: ``assistant.threads.setStatus`` statuses are kept per thread
+(:meth:`SlackApiDouble.statuses`: every status set, in order, ``""`` clears), and a message
+the bot posts in the thread clears it, as Slack does; ``assistant.threads.setSuggestedPrompts``
+takes 1–4 prompts of ``{"title", "message"}`` (else ``invalid_arguments``), kept in
+:meth:`SlackApiDouble.suggested_prompts`.
 
 Several workspaces (multi-workspace OAuth): every bot token stands for a
 :class:`BotInstallation` (a workspace, or an Enterprise Grid org for an org-wide install).
@@ -214,8 +235,9 @@ class SlackApiDouble(ThreadedServer):
     (:meth:`add_channel`), posted messages (:meth:`messages`), ephemeral messages
     (:meth:`ephemerals`), every call recorded in :attr:`calls` as
     ``{"method", "http_method", "args", "query", "body_bytes", "headers", "status", "response",
-    "token"}`` (``args`` = query and body merged; headers lower-cased; ``token`` the bot token
-    the call used, None for ``oauth.v2.access`` and unauthenticated calls).
+    "token", "at"}`` (``args`` = query and body merged; headers lower-cased; ``token`` the bot
+    token the call used, None for ``oauth.v2.access`` and unauthenticated calls; ``at`` the
+    ``time.monotonic()`` of the answer, which other processes on the machine share).
     Installations (:meth:`add_installation`, :meth:`script_oauth`) survive :meth:`reset`.
     """
 
@@ -252,6 +274,9 @@ class SlackApiDouble(ThreadedServer):
         self._messages: list[dict] = []
         self._ephemerals: list[dict] = []
         self._reactions: set[tuple[str, str, str]] = set()
+        self._streams: dict[str, dict] = {}  # ts -> stream details
+        self._statuses: list[dict] = []
+        self._prompts: list[dict] = []
         self._failures: dict[str, deque[str]] = {}
         self._ts = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -369,14 +394,43 @@ class SlackApiDouble(ThreadedServer):
         with self._lock:
             return copy.deepcopy(self._ephemerals)
 
+    def streams(self) -> list[dict]:
+        """Streamed messages, oldest first: ``{"channel", "ts", "thread_ts", "markdown"
+        (every piece of text streamed, joined), "pieces" (the text each call carried),
+        "streaming" (not stopped yet), "stop_blocks", "recipient_user_id",
+        "recipient_team_id"}``."""
+        with self._lock:
+            return copy.deepcopy(list(self._streams.values()))
+
+    def statuses(self, channel: str | None = None, thread_ts: str | None = None) -> list[str]:
+        """Every assistant status set (``""`` = cleared, also by a message in the thread),
+        oldest first, optionally for one thread."""
+        with self._lock:
+            return [
+                s["status"]
+                for s in self._statuses
+                if (channel is None or s["channel_id"] == channel)
+                and (thread_ts is None or s["thread_ts"] == thread_ts)
+            ]
+
+    def suggested_prompts(self) -> list[dict]:
+        """``assistant.threads.setSuggestedPrompts`` calls: ``{"channel_id", "thread_ts",
+        "title", "prompts"}``."""
+        with self._lock:
+            return copy.deepcopy(self._prompts)
+
     def reset(self, *, directory: bool = False) -> None:
-        """Clear calls, messages, ephemerals, reactions and scripted failures; with
-        ``directory=True`` also users (except the bot) and channels."""
+        """Clear calls, messages, ephemerals, reactions, streams, statuses, prompts and
+        scripted failures; with ``directory=True`` also users (except the bot) and
+        channels."""
         with self._lock:
             self.calls.clear()
             self._messages.clear()
             self._ephemerals.clear()
             self._reactions.clear()
+            self._streams.clear()
+            self._statuses.clear()
+            self._prompts.clear()
             self._failures.clear()
             if directory:
                 self._users.clear()
@@ -511,6 +565,7 @@ class SlackApiDouble(ThreadedServer):
             "status": status,
             "response": body,
             "token": token,
+            "at": time.monotonic(),  # the machine-wide clock: comparable across processes
         }
         with self._lock:
             self.calls.append(copy.deepcopy(record))
@@ -616,6 +671,7 @@ class SlackApiDouble(ThreadedServer):
         self._messages.append(
             {"channel": channel, "ts": ts, "thread_ts": thread_ts, **copy.deepcopy(fields)}
         )
+        self._clear_status(str(channel), thread_ts)
         message: dict[str, Any] = {
             "type": "message",
             "user": caller.bot_user_id,
@@ -668,9 +724,131 @@ class SlackApiDouble(ThreadedServer):
         )
         return _ok(message_ts=ts)
 
+    def _chat_delete(self, args: dict, caller: BotInstallation) -> dict:
+        channel, ts = args.get("channel"), args.get("ts")
+        for index, message in enumerate(self._messages):
+            if message["channel"] == channel and message["ts"] == ts:
+                del self._messages[index]
+                return _ok(channel=channel, ts=ts)
+        return _err("message_not_found")
+
+    @staticmethod
+    def _stream_text(args: dict) -> str:
+        text = str(args.get("markdown_text") or "")
+        for chunk in args.get("chunks") or []:
+            if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
+                text += str(chunk.get("text") or "")
+        return text
+
+    def _chat_start_stream(self, args: dict, caller: BotInstallation) -> dict:
+        channel, thread_ts = args.get("channel"), args.get("thread_ts")
+        if not channel:
+            return _err("channel_not_found")
+        in_dm = str(channel).startswith("D")
+        recipient = args.get("recipient_user_id"), args.get("recipient_team_id")
+        if not thread_ts or (not in_dm and not all(recipient)):
+            return _err("invalid_arguments")
+        ts = self._next_ts()
+        text = self._stream_text(args)
+        self._messages.append(
+            {"channel": channel, "ts": ts, "thread_ts": thread_ts, "text": text, "blocks": None}
+        )
+        self._streams[ts] = {
+            "channel": channel,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "markdown": text,
+            "pieces": [text],
+            "streaming": True,
+            "stop_blocks": None,
+            "recipient_user_id": recipient[0],
+            "recipient_team_id": recipient[1],
+        }
+        self._clear_status(str(channel), str(thread_ts))
+        return _ok(channel=channel, ts=ts)
+
+    def _streamed(self, args: dict) -> tuple[dict | None, dict | None, dict | None]:
+        """(the stream, its message, an error) for append/stop."""
+        ts = args.get("ts")
+        message = next(
+            (m for m in self._messages if m["channel"] == args.get("channel") and m["ts"] == ts),
+            None,
+        )
+        if message is None:
+            return None, None, _err("message_not_found")
+        stream = self._streams.get(str(ts))
+        if stream is None or not stream["streaming"]:
+            return None, None, _err("message_not_in_streaming_state")
+        return stream, message, None
+
+    def _chat_append_stream(self, args: dict, caller: BotInstallation) -> dict:
+        stream, message, error = self._streamed(args)
+        if error is not None or stream is None or message is None:
+            return error or _err("message_not_found")
+        text = self._stream_text(args)
+        if not text:
+            return _err("no_text")
+        stream["markdown"] += text
+        stream["pieces"].append(text)
+        message["text"] = stream["markdown"]
+        return _ok(channel=message["channel"], ts=message["ts"])
+
+    def _chat_stop_stream(self, args: dict, caller: BotInstallation) -> dict:
+        stream, message, error = self._streamed(args)
+        if error is not None or stream is None or message is None:
+            return error or _err("message_not_found")
+        text = self._stream_text(args)
+        if text:
+            stream["markdown"] += text
+            stream["pieces"].append(text)
+        stream["streaming"] = False
+        stream["stop_blocks"] = copy.deepcopy(args.get("blocks"))
+        message["text"] = stream["markdown"]
+        message["blocks"] = copy.deepcopy(args.get("blocks"))
+        return _ok(channel=message["channel"], ts=message["ts"])
+
+    def _clear_status(self, channel: str, thread_ts: str | None) -> None:
+        """A message from the bot in a thread ends the thread's assistant status."""
+        if thread_ts and self._current_status(channel, thread_ts):
+            self._statuses.append({"channel_id": channel, "thread_ts": thread_ts, "status": ""})
+
+    def _current_status(self, channel: str, thread_ts: str) -> str:
+        """The status a thread shows now ("" for none)."""
+        current = ""
+        for status in self._statuses:
+            if status["channel_id"] == channel and status["thread_ts"] == thread_ts:
+                current = status["status"]
+        return current
+
     def _assistant_set_status(self, args: dict, caller: BotInstallation) -> dict:
         if not args.get("channel_id") or not args.get("thread_ts") or "status" not in args:
             return _err("invalid_arguments")
+        self._statuses.append(
+            {
+                "channel_id": str(args["channel_id"]),
+                "thread_ts": str(args["thread_ts"]),
+                "status": str(args["status"]),
+            }
+        )
+        return _ok()
+
+    def _assistant_set_suggested_prompts(self, args: dict, caller: BotInstallation) -> dict:
+        prompts = args.get("prompts")
+        valid = (
+            isinstance(prompts, list)
+            and 1 <= len(prompts) <= 4
+            and all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+        )
+        if not args.get("channel_id") or not valid:
+            return _err("invalid_arguments")
+        self._prompts.append(
+            {
+                "channel_id": args["channel_id"],
+                "thread_ts": args.get("thread_ts"),
+                "title": args.get("title"),
+                "prompts": copy.deepcopy(prompts),
+            }
+        )
         return _ok()
 
     def _reactions_add(self, args: dict, caller: BotInstallation) -> dict:
@@ -694,7 +872,12 @@ _METHODS = {
     "chat.postMessage": SlackApiDouble._chat_post_message,
     "chat.update": SlackApiDouble._chat_update,
     "chat.postEphemeral": SlackApiDouble._chat_post_ephemeral,
+    "chat.delete": SlackApiDouble._chat_delete,
+    "chat.startStream": SlackApiDouble._chat_start_stream,
+    "chat.appendStream": SlackApiDouble._chat_append_stream,
+    "chat.stopStream": SlackApiDouble._chat_stop_stream,
     "assistant.threads.setStatus": SlackApiDouble._assistant_set_status,
+    "assistant.threads.setSuggestedPrompts": SlackApiDouble._assistant_set_suggested_prompts,
     "reactions.add": SlackApiDouble._reactions_add,
 }
 
@@ -800,6 +983,26 @@ def dm_message(text: str, *, user: str, channel: str, ts: str) -> dict:
     }
 
 
+def assistant_thread_started(
+    *, user: str, channel: str, thread_ts: str, context_channel: str | None = None
+) -> dict:
+    """An ``assistant_thread_started`` event: someone opened the app's assistant view (a DM
+    thread), possibly from another channel (``context``)."""
+    context: dict[str, Any] = {}
+    if context_channel:
+        context = {"channel_id": context_channel, "team_id": "T0HARBOR1", "enterprise_id": None}
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": {
+            "user_id": user,
+            "context": context,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+        },
+        "event_ts": thread_ts,
+    }
+
+
 def block_action(
     action_id: str,
     value: str,
@@ -811,9 +1014,11 @@ def block_action(
     team_id: str = "T0HARBOR1",
     enterprise_id: str | None = None,
     is_enterprise_install: bool = False,
+    element_type: str = "button",
 ) -> bytes:
     """A ``block_actions`` interactivity body as Slack posts it: ``payload=<urlencoded JSON>``
-    (sign it with ``content_type="application/x-www-form-urlencoded"``)."""
+    (sign it with ``content_type="application/x-www-form-urlencoded"``). A click on Slack's
+    feedback buttons is ``element_type="feedback_buttons"`` with the chosen button's value."""
     message: dict[str, Any] = {"type": "message", "ts": message_ts}
     container: dict[str, Any] = {
         "type": "message",
@@ -824,6 +1029,13 @@ def block_action(
     if thread_ts is not None:
         message["thread_ts"] = thread_ts
         container["thread_ts"] = thread_ts
+    element: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": "b",
+        "value": value,
+        "type": element_type,
+        "action_ts": f"{time.time():.6f}",
+    }
     payload = {
         "type": "block_actions",
         "user": {"id": user, "team_id": team_id},
@@ -835,15 +1047,7 @@ def block_action(
         "channel": {"id": channel},
         "message": message,
         "container": container,
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": "b",
-                "value": value,
-                "type": "button",
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
+        "actions": [element],
         "response_url": f"https://hooks.slack.com/actions/{team_id}/1/response",
         "trigger_id": "t",
     }

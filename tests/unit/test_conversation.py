@@ -17,6 +17,7 @@ from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
 from adapters.db.tickets import DbTicketQueue
 from adapters.tickets.builtin import BuiltinQueue
+from core.answering.progress import ProgressSink
 from core.answering.types import Answer, Audience, Mode, Notice, NoticeCode, Question
 from core.conversation.messages import (
     OFFER_HUMAN_TEXT,
@@ -33,7 +34,8 @@ from core.conversation.outbound import (
     UnconfiguredPlatform,
     UnknownRequest,
 )
-from core.conversation.ports import Chat, Surface, Unreachable
+from core.conversation.ports import Chat, Reply, Surface, Unreachable
+from core.conversation.reply import WorkingMessage
 from core.conversation.service import ConversationConfig, ConversationService
 from core.conversation.types import (
     ChatUser,
@@ -65,7 +67,6 @@ class MemorySurface:
     posts: list[tuple[ConversationRef, str, Message]] = field(default_factory=list)
     updates: list[tuple[ConversationRef, str, Message]] = field(default_factory=list)
     private: list[tuple[ConversationRef, str, Message]] = field(default_factory=list)
-    steps: list[tuple[str | None, Progress]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def post(self, where: ConversationRef, message: Message) -> str | None:
@@ -84,10 +85,8 @@ class MemorySurface:
         self.private.append((where, user_id, message))
         return True
 
-    async def progress(
-        self, where: ConversationRef, message_id: str | None, step: Progress
-    ) -> None:
-        self.steps.append((message_id, step))
+    async def reply(self, turn: Turn) -> Reply:
+        return await WorkingMessage.post(self, turn.where)
 
     def offers(self) -> list[TextMessage]:
         return [m for _, _, m in self.posts if isinstance(m, TextMessage) and m.offer_human]
@@ -123,11 +122,15 @@ class RecordingAnswerer:
     """Answers every question, remembering it; offers the private answer when asked to."""
 
     private_available: bool = False
+    steps: list[Progress] = field(default_factory=list)  # reported while answering
     questions: list[Question] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    async def answer(self, question: Question) -> Answer:
+    async def answer(self, question: Question, progress: ProgressSink | None = None) -> Answer:
         self.questions.append(question)
+        for step in self.steps:
+            if progress is not None:
+                await progress(step)
         notices = []
         if self.private_available and question.audience.kind != "dm":
             notices.append(Notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE, "ask me privately"))
@@ -289,6 +292,55 @@ async def test_without_a_working_message_the_answer_is_posted_and_its_id_recorde
     assert isinstance(message, AnswerMessage) and one.surface.updates == []
     assert posted.answer_message == message_id
     assert (await one.store.get(posted.request_id)).answer_message == message_id  # type: ignore[union-attr]
+
+
+async def test_progress_reaches_the_reply_and_status_steps_show_in_the_working_message(
+    engine: AsyncEngine,
+) -> None:
+    one = layer(engine)
+    one.answers.steps = [Progress(status="Searching the documents…"), Progress(delta="Draft")]
+    posted = await one.ask()
+    [(_, working_id, _)] = one.surface.posts
+    status, final = one.surface.updates
+    # A surface that does not stream shows the status step, never the unchecked draft.
+    assert (status[1], status[2]) == (working_id, Working("Searching the documents…"))
+    assert isinstance(final[2], AnswerMessage) and final[1] == working_id
+    assert posted.answer_message == working_id
+
+
+@dataclass
+class StreamingReply:
+    """A reply that streams into a message of its own, as Slack's does."""
+
+    steps: list[Progress] = field(default_factory=list)
+    finished: list[AnswerMessage] = field(default_factory=list)
+    message_id: str | None = "working-1"
+
+    async def progress(self, step: Progress) -> None:
+        self.steps.append(step)
+
+    async def finish(self, message: AnswerMessage) -> str | None:
+        self.finished.append(message)
+        return "streamed-2"
+
+
+async def test_an_answer_that_ends_in_another_message_is_recorded_under_that_one(
+    engine: AsyncEngine,
+) -> None:
+    one = layer(engine)
+    reply = StreamingReply()
+
+    async def streaming_reply(turn: Turn) -> Reply:
+        return reply
+
+    one.surface.reply = streaming_reply  # type: ignore[method-assign]
+    one.answers.steps = [Progress(delta="The "), Progress(delta="answer")]
+    posted = await one.ask()
+    assert reply.steps == one.answers.steps  # in order, as the answer flow reported them
+    [message] = reply.finished
+    assert message.request_id == posted.request_id
+    assert posted.answer_message == "streamed-2"
+    assert (await one.store.get(posted.request_id)).answer_message == "streamed-2"  # type: ignore[union-attr]
 
 
 async def test_the_private_answer_is_offered_when_the_answer_says_so(engine: AsyncEngine) -> None:

@@ -19,6 +19,7 @@ import pytest
 from tests.support.model_server import (
     CANNOT,
     NO_SOURCES,
+    SECRET_THOUGHT,
     ModelServer,
     build_answer,
     unused_port,
@@ -88,6 +89,8 @@ def test_answer_variants_built_from_the_messages() -> None:
         validate_behaviour("teapot")
     with pytest.raises(ValueError):
         validate_behaviour("hang:soon")
+    with pytest.raises(ValueError):
+        validate_behaviour("cut:half")
 
 
 async def test_scripts_are_fifo_then_default_and_reset(server: ModelServer) -> None:
@@ -185,3 +188,87 @@ def test_sync_client_and_models_listing(server: ModelServer) -> None:
         listing = json.load(raw)
     assert listing["object"] == "list"
     assert [m["id"] for m in listing["data"]] == ["big"]
+
+
+async def _sse(server: ModelServer, **body: object) -> tuple[list[str], float | None, bool]:
+    """The raw server-sent events of a streamed request, when the first token came, and
+    whether the response body ended properly (False: the connection was dropped)."""
+    import aiohttp
+
+    payload = {"model": "fast", "messages": MESSAGES, "stream": True, **body}
+    events: list[str] = []
+    first_token = None
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{server.url}/chat/completions", json=payload) as response,
+    ):
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        try:
+            async for line in response.content:
+                text = line.decode().strip()
+                if text:
+                    events.append(text)
+                    if first_token is None and '"content": "Acc' in text:
+                        first_token = time.monotonic() - started
+        except aiohttp.ClientPayloadError:
+            return events, first_token, False
+    return events, first_token, True
+
+
+async def test_streaming_speaks_openai_server_sent_events(server: ModelServer) -> None:
+    events, _, complete = await _sse(server, stream_options={"include_usage": True})
+    assert complete
+    assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert len({c["id"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == EXPECTED
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    # The usage chunk comes last, with no choices; every other chunk has "usage": null.
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+    assert all(c["usage"] is None for c in chunks[:-1])
+
+    events, _, _ = await _sse(server)  # without include_usage: no usage anywhere
+    assert all("usage" not in json.loads(e.removeprefix("data: ")) for e in events[:-1])
+
+
+async def test_streaming_pacing_and_a_stream_cut_mid_answer(server: ModelServer) -> None:
+    server.set_pacing("fast", first_token_ms=300, tokens_per_s=50)
+    _, first_token, _ = await _sse(server)
+    assert first_token is not None and first_token >= 0.3  # never before the model's delay
+
+    server.script("fast", "cut:3")
+    events, _, complete = await _sse(server, stream_options={"include_usage": True})
+    assert not complete
+    contents = [
+        json.loads(e.removeprefix("data: "))["choices"][0]["delta"].get("content") for e in events
+    ]
+    assert contents == ["", "According", " to", " the"]  # then the connection drops
+    assert "data: [DONE]" not in events
+
+    server.script("fast", "cut")  # through litellm: a failure after some text
+    seen: list[str] = []
+    stream = await ask(server, stream=True)
+    with pytest.raises(openai.APIError):
+        async for chunk in stream:
+            seen.append(chunk.choices[0].delta.content or "")
+    assert "".join(seen) and "".join(seen) != EXPECTED
+    with pytest.raises(ValueError):
+        server.set_pacing("fast", first_token_ms=-1)
+
+
+async def test_think_streams_reasoning_and_a_tool_call_before_the_answer(
+    server: ModelServer,
+) -> None:
+    server.script("fast", "think", "think")
+    events, _, _ = await _sse(server)
+    deltas = [json.loads(e.removeprefix("data: "))["choices"][0]["delta"] for e in events[:-1]]
+    reasoning = "".join(d.get("reasoning_content") or "" for d in deltas)
+    assert reasoning == SECRET_THOUGHT
+    assert any(d.get("tool_calls") for d in deltas)
+    assert "".join(d.get("content") or "" for d in deltas) == EXPECTED
+    whole = await ask(server)  # not streamed: the reasoning is a field of its own
+    assert whole.choices[0].message.content == EXPECTED

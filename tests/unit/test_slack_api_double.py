@@ -537,3 +537,80 @@ def test_org_wide_event_payload_and_block_action() -> None:
     )
     payload = json.loads(urllib.parse.parse_qs(body.decode())["payload"][0])
     assert payload["enterprise"] == {"id": "E0GRID"} and payload["is_enterprise_install"] is True
+
+
+async def test_streaming_through_slack_sdks_helper(slack: SlackApiDouble) -> None:
+    web = client(slack)
+    stream = await web.chat_stream(
+        channel="C1",
+        thread_ts="1.1",
+        recipient_user_id="U1",
+        recipient_team_id="T0HARBOR1",
+        buffer_size=1,
+    )
+    await stream.append(markdown_text="Hello")
+    await stream.append(markdown_text=" world")
+    await stream.stop(blocks=BLOCKS)
+    start, append, stop = (
+        slack.calls_to(m)[0] for m in ("chat.startStream", "chat.appendStream", "chat.stopStream")
+    )
+    # slack_sdk 3.48 sends the text as markdown_text chunks, in JSON bodies.
+    assert start["args"]["chunks"] == [{"type": "markdown_text", "text": "Hello"}]
+    assert start["headers"]["content-type"].startswith("application/json")
+    assert append["args"]["ts"] == stream.ts and stop["args"]["blocks"] == BLOCKS
+    assert stop["args"]["chunks"] == []  # nothing left in the helper's buffer
+    [streamed] = slack.streams()
+    assert (streamed["markdown"], streamed["pieces"]) == ("Hello world", ["Hello", " world"])
+    assert not streamed["streaming"] and streamed["recipient_user_id"] == "U1"
+    [message] = slack.messages()
+    assert (message["text"], message["blocks"], message["thread_ts"]) == (
+        "Hello world",
+        BLOCKS,
+        "1.1",
+    )
+    with pytest.raises(SlackApiError) as info:
+        await web.chat_appendStream(channel="C1", ts=stream.ts, markdown_text="late")
+    assert info.value.response["error"] == "message_not_in_streaming_state"
+    # A stream is replaced like any message; and deleted.
+    await web.chat_update(channel="C1", ts=stream.ts, text="final")
+    assert slack.messages()[0]["text"] == "final"
+    await web.chat_delete(channel="C1", ts=stream.ts)
+    assert slack.messages() == []
+    with pytest.raises(SlackApiError) as info:
+        await web.chat_delete(channel="C1", ts=stream.ts)
+    assert info.value.response["error"] == "message_not_found"
+
+
+async def test_stream_refusals(slack: SlackApiDouble) -> None:
+    web = client(slack)
+    with pytest.raises(SlackApiError) as info:  # in a channel, Slack needs the recipient
+        await web.chat_startStream(channel="C1", thread_ts="1.1", markdown_text="x")
+    assert info.value.response["error"] == "invalid_arguments"
+    assert (await web.chat_startStream(channel="D1", thread_ts="1.1", markdown_text="x"))["ok"]
+    slack.fail("chat.startStream", "error:feature_not_enabled")
+    with pytest.raises(SlackApiError) as info:
+        await web.chat_startStream(channel="D1", thread_ts="1.2", markdown_text="x")
+    assert info.value.response["error"] == "feature_not_enabled"
+    with pytest.raises(SlackApiError) as info:
+        await web.chat_stopStream(channel="D1", ts="9.9")
+    assert info.value.response["error"] == "message_not_found"
+
+
+async def test_assistant_statuses_and_suggested_prompts(slack: SlackApiDouble) -> None:
+    web = client(slack)
+    await web.assistant_threads_setStatus(channel_id="C1", thread_ts="1.1", status="is searching…")
+    await web.chat_postMessage(channel="C1", thread_ts="1.2", text="another thread")
+    assert slack.statuses("C1", "1.1") == ["is searching…"]
+    await web.chat_postMessage(channel="C1", thread_ts="1.1", text="the answer")
+    assert slack.statuses("C1", "1.1") == ["is searching…", ""]  # the bot's reply clears it
+    prompts = [{"title": "Wi-Fi", "message": "How long does a guest pass last?"}]
+    await web.assistant_threads_setSuggestedPrompts(
+        channel_id="D1", thread_ts="1.1", title="Try", prompts=prompts
+    )
+    assert slack.suggested_prompts() == [
+        {"channel_id": "D1", "thread_ts": "1.1", "title": "Try", "prompts": prompts}
+    ]
+    for bad in ([], prompts * 5, [{"title": "no message"}]):
+        with pytest.raises(SlackApiError) as info:
+            await web.assistant_threads_setSuggestedPrompts(channel_id="D1", prompts=bad)
+        assert info.value.response["error"] == "invalid_arguments"

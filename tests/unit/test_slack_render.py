@@ -18,13 +18,18 @@ from adapters.slack.render import (
     BLOCK_FOOTER,
     BLOCK_NOTICES,
     BLOCK_TICKET,
+    escape_stream_text,
     markdown_to_mrkdwn,
+    parse_feedback,
     render_answer,
+    render_draft,
     render_notice_only,
     render_placeholder,
+    render_stream_end,
     split_mrkdwn,
 )
 from core.answering.types import Answer, Citation, Mode, Notice, NoticeCode
+from core.conversation.messages import Action
 
 
 def _cite(n: int, *, url: str | None = None, page: int | None = None, title: str = "") -> Citation:
@@ -397,6 +402,34 @@ def test_placeholder() -> None:
     assert render_placeholder("   ")["text"] == "Looking into it…"
 
 
+def test_a_streamed_answer_is_voted_on_with_slacks_feedback_buttons() -> None:
+    payload = render_answer(_answer(request_id="req-9"), private_button=True, streamed=True)
+    _check_limits(payload)
+    [feedback] = _blocks(payload, "context_actions")
+    [buttons] = feedback["elements"]
+    assert buttons["type"] == "feedback_buttons"
+    up, down = buttons["positive_button"]["value"], buttons["negative_button"]["value"]
+    assert parse_feedback(up) == (Action.HELPFUL, "req-9")
+    assert parse_feedback(down) == (Action.NOT_HELPFUL, "req-9")
+    assert _action_ids(payload) == [ACTION_HUMAN, ACTION_PRIVATE]  # no second pair of votes
+    for bad in ("", "helpful", "helpful:", "maybe:req-9", "req-9"):
+        assert parse_feedback(bad) is None
+    # Not an answer (a refusal, a hand-off): no votes of either kind.
+    assert not _blocks(
+        render_answer(_answer(Mode.REFUSED, "No."), streamed=True), "context_actions"
+    )
+
+
+def test_drafts_and_streamed_text_are_escaped_and_marked() -> None:
+    assert escape_stream_text("<!channel> R&D <@U1>") == "&lt;!channel&gt; R&amp;D &lt;@U1&gt;"
+    draft = render_draft("**Passes** last <!here> 24 hours")
+    _check_limits(draft)
+    assert _section_texts(draft) == ["*Passes* last &lt;!here&gt; 24 hours"]
+    assert "Writing" in draft["blocks"][-1]["elements"][0]["text"]
+    _check_limits(render_draft(""))
+    _check_limits(render_draft("x" * 200_000))
+
+
 def test_notice_only() -> None:
     payload = render_notice_only("Thanks for the **feedback**", "req-1")
     _check_limits(payload)
@@ -427,6 +460,7 @@ _texts = st.one_of(
     title=st.text(max_size=3000),
     cached=st.booleans(),
     private=st.sampled_from([None, True, False]),
+    streamed=st.booleans(),
 )
 def test_render_answer_respects_slack_limits(
     text: str,
@@ -437,6 +471,7 @@ def test_render_answer_respects_slack_limits(
     title: str,
     cached: bool,
     private: bool | None,
+    streamed: bool,
 ) -> None:
     citations = [
         _cite(
@@ -454,6 +489,10 @@ def test_render_answer_respects_slack_limits(
         notices=[Notice("x", m) for m in notices],
         cache={"status": "hit" if cached else "miss"},
     )
-    payload = render_answer(answer, private_button=private)
+    payload = render_answer(answer, private_button=private, streamed=streamed)
     _check_limits(payload)
     assert payload["blocks"][-1]["block_id"] == BLOCK_FOOTER
+    if streamed:  # what chat.stopStream adds under streamed text: the same, without the text
+        end = render_stream_end(answer, private_button=private)
+        assert 1 <= len(end) <= 50 and end == payload["blocks"][-len(end) :]
+        assert not any(b["block_id"].startswith("answerdesk_text") for b in end)

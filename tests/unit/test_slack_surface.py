@@ -10,8 +10,8 @@ import pytest
 from adapters.slack.client import web_client
 from adapters.slack.surface import SlackPoster, SlackSurface
 from core.answering.types import Answer, Mode
-from core.conversation.messages import AnswerMessage, Progress, TextMessage, Working
-from core.conversation.types import ConversationRef
+from core.conversation.messages import AnswerMessage, Progress, TextMessage
+from core.conversation.types import ChatUser, ConversationRef, Turn
 from tests.support.slack_api import SlackApiDouble
 
 WHERE = ConversationRef("slack", "T0HARBOR1", "C0GENERAL", "1700000000.000100")
@@ -29,20 +29,20 @@ def surface(double: SlackApiDouble) -> SlackSurface:
     return SlackSurface(web_client("xoxb-test", double.url), SlackPoster(interval_s=0))
 
 
-async def test_working_message_shows_status_steps_then_the_answer(
+async def test_without_streaming_the_working_message_shows_status_steps_then_the_answer(
     surface: SlackSurface, double: SlackApiDouble
 ) -> None:
-    working = await surface.post(WHERE, Working())
+    reply = await surface.reply(Turn(WHERE, ChatUser("U1", ("T0HARBOR1",)), "How long?"))
+    working = reply.message_id
     assert working is not None
-    await surface.progress(WHERE, working, Progress(status="Searching 3 collections…"))
-    await surface.progress(WHERE, working, Progress(delta="The guest pass"))  # not streamed yet
-    await surface.progress(WHERE, None, Progress(status="no message to update"))
+    await reply.progress(Progress(status="Searching 3 collections…"))
+    await reply.progress(Progress(delta="The guest pass"))  # a draft is not shown
     [message] = double.messages()
     assert message["text"] == "Searching 3 collections…"
     assert len(double.calls_to("chat.update")) == 1
 
     answer = Answer("req1", Mode.ANSWER, "A guest pass lasts 24 hours [1].")
-    assert await surface.update(WHERE, working, AnswerMessage.shared(answer))
+    assert await reply.finish(AnswerMessage.shared(answer)) == working
     [message] = double.messages()
     assert message["thread_ts"] == WHERE.thread and "24 hours" in message["text"]
     buttons = [e.get("action_id") for b in message["blocks"] for e in b.get("elements", [])]
