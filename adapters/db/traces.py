@@ -287,13 +287,13 @@ async def most_asked_questions(
         asked = rows.all()
     askers: dict[str, set[str]] = {}
     wording: dict[str, Counter[str]] = {}
-    for asker, text in asked:
-        text = " ".join(str(text or "").split())
-        if not asker or not text or text.startswith("[redacted") or mentions_personal_data(text):
+    for asker, question in asked:
+        said = " ".join(str(question or "").split())
+        if not asker or not said or said.startswith("[redacted") or mentions_personal_data(said):
             continue
-        key = text.casefold().rstrip("?.! ")
+        key = said.casefold().rstrip("?.! ")
         askers.setdefault(key, set()).add(asker)
-        wording.setdefault(key, Counter())[text] += 1
+        wording.setdefault(key, Counter())[said] += 1
     ranked = sorted(
         (key for key, people in askers.items() if len(people) >= 2),
         key=lambda key: (-len(askers[key]), -sum(wording[key].values()), key),
