@@ -129,7 +129,8 @@ async def test_metrics_after_a_handful_of_requests(
             async with session.post(f"{url}/slack/events", data=payload, headers=headers) as r:
                 assert r.status == 200
     deadline = time.monotonic() + 60
-    while not slack_api.calls_to("chat.update"):
+    # The answer ends with chat.stopStream when streamed, chat.update of the placeholder else.
+    while not (slack_api.calls_to("chat.stopStream") or slack_api.calls_to("chat.update")):
         assert time.monotonic() < deadline, "the Slack mention was not answered"
         await asyncio.sleep(0.05)
 
