@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -157,13 +158,10 @@ async def test_metrics_after_a_handful_of_requests(
     assert value(found, "answerdesk_stage_duration_seconds_count", stage="handoff") == 1
     assert value(found, "answerdesk_stage_duration_seconds_count", stage="embed") == 4
     # Model calls, tokens and cost: exactly what the five traces recorded.
-    slack_id = next(
-        e["value"]
-        for call in slack_api.calls_to("chat.update")
-        for b in call["args"]["blocks"]
-        for e in b.get("elements", [])
-        if e.get("type") == "button"
-    )
+    async with services.engine.connect() as conn:  # the answer the Slack mention got
+        slack_id = await conn.scalar(
+            sqlalchemy.text("SELECT request_id FROM posted_answers WHERE platform = 'slack'")
+        )
     slack_trace = await services.traces.get(slack_id)
     assert slack_trace is not None
     traces = [a.trace for a in (first, fallback, handoff, again)] + [slack_trace]
