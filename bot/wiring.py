@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # the Slack and Teams adapters are imported only when configu
     from adapters.slack.oauth import InstallPages
     from adapters.slack.socket_mode import SocketModeTransport
     from adapters.teams.endpoint import TeamsEndpoint
+    from adapters.teams.ports import Transport
     from adapters.teams.setup import TeamsSetup
 
 _INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
@@ -575,7 +576,8 @@ def build_teams(services: Services) -> TeamsParts:
     return TeamsParts(endpoint=TeamsEndpoint(transport, bot, claims, setup.allowed_tenants))
 
 
-def _teams_transport(setup: TeamsSetup) -> Any:
+def _teams_transport(setup: TeamsSetup) -> Transport:
+    """The Bot Framework SDK behind the Teams adapter's own small interface."""
     from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
 
     return BotFrameworkTransport(
@@ -597,4 +599,4 @@ def _teams_surfaces(cfg: TeamsSettings, engine: AsyncEngine) -> Surfaces:
     from adapters.teams.store import TeamsStore
     from adapters.teams.surface import TeamsSurfaces
 
-    return TeamsSurfaces(_teams_transport(setup), TeamsStore(engine))
+    return TeamsSurfaces(lambda: _teams_transport(setup), TeamsStore(engine))

@@ -9,7 +9,7 @@ is kept like any other. Failures are logged and come back as None / False, as th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
@@ -157,14 +157,14 @@ class TeamsSurface:
 
 class TeamsSurfaces:
     """Surfaces for recorded Teams conversations outside any turn, with the conversation
-    reference stored when the bot was last spoken to there."""
+    reference stored when the bot was last spoken to there. The transport (the Bot
+    Framework SDK) is built on first use: most commands never post into Teams."""
 
-    def __init__(
-        self, transport: Transport, store: TeamsStore, streams: Streams | None = None
-    ) -> None:
-        self._transport = transport
+    def __init__(self, transport: Callable[[], Transport], store: TeamsStore) -> None:
+        self._make_transport = transport
+        self._transport: Transport | None = None
         self._store = store
-        self._streams = streams or Streams()
+        self._streams = Streams()
 
     async def open(self, where: ConversationRef) -> TeamsSurface:
         reference = await self._store.reference(where.tenant, where.conversation)
@@ -173,4 +173,6 @@ class TeamsSurfaces:
                 f"no Teams conversation reference for {where.conversation}: the bot was "
                 "never spoken to there by this service"
             )
+        if self._transport is None:
+            self._transport = self._make_transport()
         return TeamsSurface(Connector(self._transport, reference), self._store, self._streams)

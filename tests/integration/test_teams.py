@@ -23,7 +23,7 @@ from bot.settings import Settings
 from bot.wiring import Services
 from core.conversation.messages import OFFER_HUMAN_TEXT
 from tests.support.botframework import BotFrameworkDouble, member, message
-from tests.support.cli import run
+from tests.support.cli import assert_usage_error, run
 from tests.support.model_server import ModelServer, unused_port
 from tests.support.service import running
 
@@ -122,8 +122,8 @@ def config_file(tmp_path: Path, settings: Settings) -> Path:
     return path
 
 
-async def cli(tmp_path: Path, config: Path, *args: str) -> Any:
-    env = {"ANSWERDESK_CONFIG": str(config), **TEAMS_ENV}
+async def cli(tmp_path: Path, config: Path, *args: str, **env: str) -> Any:
+    env = {"ANSWERDESK_CONFIG": str(config), **TEAMS_ENV, **env}
     return await asyncio.to_thread(run, tmp_path, *args, env=env)
 
 
@@ -567,6 +567,8 @@ async def test_talk_to_a_human_opens_one_ticket_and_the_agents_reply_reaches_the
     assert json.loads(said.stdout)["platform"] == "teams"
     [say] = sent_with(double, GROUP, "IT will call you today.")
     assert json.loads(said.stdout)["message_id"] == say["id"]
+    unconfigured = await cli(tmp_path, config, "say", request_id, "Hi", MICROSOFT_APP_PASSWORD="")
+    assert_usage_error(unconfigured, "MICROSOFT_APP_PASSWORD")
     assert double.violations == []
 
 
