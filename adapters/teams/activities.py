@@ -46,10 +46,6 @@ class IncomingMessage:
     service_url: str = ""
     team_group_id: str | None = None  # the team's Microsoft 365 group (for links)
 
-    @property
-    def personal(self) -> bool:
-        return self.conversation_type == PERSONAL
-
     def turn(self) -> Turn:
         """The conversation layer's turn: a Teams chat has no threads of its own (a channel
         conversation id names its reply chain)."""

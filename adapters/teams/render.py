@@ -96,6 +96,12 @@ def _abstract(citation: Citation) -> str:
     return f"{citation.title} — {citation.source}{page}"
 
 
+_BUTTON_TITLES = {
+    Action.HUMAN: "Talk to a human",
+    Action.PRIVATE: "Send me the full answer privately",
+}
+
+
 def action_card(request_id: str, actions: list[Action], prompt: str) -> dict[str, Any]:
     """Adaptive Card 1.5 with buttons (Action.Submit, which the bot receives as a message
     whose `value` names the action and the request)."""
@@ -117,12 +123,6 @@ def action_card(request_id: str, actions: list[Action], prompt: str) -> dict[str
             ],
         },
     }
-
-
-_BUTTON_TITLES = {
-    Action.HUMAN: "Talk to a human",
-    Action.PRIVATE: "Send me the full answer privately",
-}
 
 
 def render_answer(answer: Answer, *, private_button: bool = False) -> dict[str, Any]:

@@ -572,6 +572,36 @@ async def test_talk_to_a_human_opens_one_ticket_and_the_agents_reply_reaches_the
     assert double.violations == []
 
 
+async def test_outside_a_turn_a_surface_posts_and_updates_with_the_stored_reference(
+    service: tuple[str, Services], double: BotFrameworkDouble
+) -> None:
+    from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
+    from adapters.teams.store import TeamsStore
+    from adapters.teams.surface import TeamsSurfaces
+    from core.conversation.messages import TextMessage
+    from core.conversation.ports import Unreachable
+    from core.conversation.types import ConversationRef
+
+    url, services = service
+    question = ask(double, WIFI, GROUP, "groupChat", mention=True)
+    assert (await post(url, question, double.sign()))[0] == 200
+    await until(lambda: answers(double, GROUP), "the answer")
+    transport = BotFrameworkTransport(
+        BotFrameworkConfig(APP_ID, PASSWORD, double.metadata_url, double.token_url)
+    )
+    surfaces = TeamsSurfaces(lambda: transport, TeamsStore(services.engine))
+    where = ConversationRef("teams", TENANT, GROUP)
+    surface = await surfaces.open(where)
+    posted = await surface.post(where, TextMessage("The VPN is down until 3 pm.", "r-1"))
+    assert posted is not None
+    assert await surface.update(where, posted, TextMessage("The VPN is back.", "r-1"))
+    [put] = [c for c in double.calls if c["method"] == "PUT"]
+    assert put["path"].endswith(f"/activities/{posted}") and put["conversation_id"] == GROUP
+    assert "The VPN is back." in put["activity"]["text"]
+    with pytest.raises(Unreachable, match="never spoken to there"):
+        await surfaces.open(ConversationRef("teams", TENANT, "19:unknown@thread.v2"))
+
+
 # --- streaming, time limits ----------------------------------------------------------------
 
 
