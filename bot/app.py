@@ -17,7 +17,7 @@ from adapters.observability.metrics import LiveReadings
 from adapters.tickets.hooks import TicketHooks
 from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS, STREAMING
-from bot.wiring import Services, SlackParts, TeamsParts, build_slack, build_teams
+from bot.wiring import Services, SlackParts, build_slack, build_teams
 from core.acl import AclFileError
 from core.directory import DirectoryFileError
 from core.handoff.worker import DeliveryWorker
@@ -151,10 +151,8 @@ def create_app(
     services: Services,
     admin_token: str | None = None,
     slack: bool = True,
-    teams: TeamsParts | None = None,
 ) -> web.Application:
-    """The service's routes. `teams` defaults to what the environment configures
-    (`build_teams`); tests hand in parts built with a scripted progress source."""
+    """The service's routes."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
     if admin_token:
@@ -196,7 +194,7 @@ def create_app(
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_stop_worker)
 
-    teams_parts = teams if teams is not None else build_teams(services)
+    teams_parts = build_teams(services)
 
     async def teams_messages(request: web.Request) -> web.Response:
         if teams_parts.endpoint is None:

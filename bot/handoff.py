@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.tickets import DbTicketQueue
 from adapters.slack.links import thread_link
+from adapters.teams.links import conversation_link
 from adapters.tickets.builtin import BuiltinQueue
 from adapters.tickets.hooks import LoopBack, loop_back
 from adapters.tickets.http import TicketHttp
@@ -147,7 +148,7 @@ def build_handoff(
             memory_max_age_s=settings.memory.max_age_s,
             url_base=settings.tickets.url_base,
         ),
-        {"slack": thread_link},
+        {"slack": thread_link, "teams": conversation_link},
     )
     handoffs = Handoffs(
         DbTicketQueue(engine),

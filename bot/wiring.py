@@ -55,10 +55,9 @@ if TYPE_CHECKING:  # the Slack and Teams adapters are imported only when configu
     from adapters.slack.app import SlackEndpoint
     from adapters.slack.oauth import InstallPages
     from adapters.slack.socket_mode import SocketModeTransport
-    from adapters.teams.bot import EventSink
     from adapters.teams.endpoint import TeamsEndpoint
+    from adapters.teams.ports import Transport
     from adapters.teams.setup import TeamsSetup
-    from adapters.teams.streaming import ProgressSource
 
 _INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
 
@@ -447,7 +446,9 @@ def build_slack(services: Services) -> SlackParts:
     )
     secret = credentials.signing_secret
     app = bolt_app(bot, secret, client, installations=installs, logger=logger)
-    endpoint = SlackEndpoint(app, secret, _counting_claims(store.claim_event, services.metrics))
+    endpoint = SlackEndpoint(
+        app, secret, _counting_claims(store.claim_event, services.metrics, "slack")
+    )
     parts = SlackParts(
         session=session,
         events=endpoint,
@@ -472,7 +473,11 @@ def build_outbound(settings: Settings, engine: AsyncEngine) -> Outbound:
     from adapters.db.conversations import SqlConversationStore
 
     return Outbound(
-        SqlConversationStore(engine), {"slack": _slack_surfaces(settings.slack, engine)}
+        SqlConversationStore(engine),
+        {
+            "slack": _slack_surfaces(settings.slack, engine),
+            "teams": _teams_surfaces(settings.teams, engine),
+        },
     )
 
 
@@ -501,7 +506,7 @@ def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
     )
 
 
-def _counting_claims(claim: Any, metrics: ServiceMetrics | None) -> Any:
+def _counting_claims(claim: Any, metrics: ServiceMetrics | None, platform: str) -> Any:
     """The event claim, counting the deliveries it refuses (retries, other replicas)."""
     if metrics is None:
         return claim
@@ -509,7 +514,7 @@ def _counting_claims(claim: Any, metrics: ServiceMetrics | None) -> Any:
     async def claim_event(event_id: str) -> bool:
         fresh = await claim(event_id)
         if not fresh:
-            metrics.dedupe_hit("slack")
+            metrics.dedupe_hit(platform)
         return fresh
 
     return claim_event
@@ -539,28 +544,43 @@ class TeamsParts:
     reason: str = ""
 
 
-def build_teams(
-    services: Services,
-    progress: ProgressSource | None = None,
-    on_event: EventSink | None = None,
-) -> TeamsParts:
-    """Teams over the Bot Framework. `progress` is where answers come from (default: the
-    answer service, one status step then the answer; issue 13's streaming core replaces it);
-    `on_event` receives feedback, "Talk to a human" and posted answers (default: logged;
-    issue 12's conversation layer takes them)."""
+def build_teams(services: Services) -> TeamsParts:
+    """Teams over the Bot Framework, answering through the conversation layer."""
     setup = teams_setup(services.settings.teams)
     if isinstance(setup, str):
         return TeamsParts(reason=setup)
-    from adapters.teams.bot import TeamsBot, TeamsConfig, log_event
+    from adapters.db.conversations import SqlConversationStore
+    from adapters.teams.bot import TeamsBot, TeamsConfig
     from adapters.teams.endpoint import TeamsEndpoint
-    from adapters.teams.identity import TeamsIdentity
+    from adapters.teams.identity import Rosters
     from adapters.teams.package import sample_questions
-    from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
     from adapters.teams.store import TeamsStore
-    from adapters.teams.streaming import answer_progress
 
     cfg = services.settings.teams
-    transport = BotFrameworkTransport(
+    transport = _teams_transport(setup)
+    conversations = SqlConversationStore(services.engine)
+    bot = TeamsBot(
+        transport,
+        TeamsStore(services.engine),
+        ConversationService(
+            services.answers,
+            services.directory,
+            services.handoff.handoffs,
+            conversations,
+            ConversationConfig(audience_ttl_s=cfg.member_cache_ttl_s),
+        ),
+        Rosters(cfg.member_cache_ttl_s),
+        TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
+    )
+    claims = _counting_claims(conversations.claim, services.metrics, "teams")
+    return TeamsParts(endpoint=TeamsEndpoint(transport, bot, claims, setup.allowed_tenants))
+
+
+def _teams_transport(setup: TeamsSetup) -> Transport:
+    """The Bot Framework SDK behind the Teams adapter's own small interface."""
+    from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
+
+    return BotFrameworkTransport(
         BotFrameworkConfig(
             app_id=setup.app_id,
             app_password=setup.app_password,
@@ -568,13 +588,15 @@ def build_teams(
             token_url=setup.token_url,
         )
     )
-    store = TeamsStore(services.engine)
-    bot = TeamsBot(
-        transport,
-        store,
-        TeamsIdentity(services.directory, cfg.member_cache_ttl_s),
-        progress or answer_progress(services.answers),
-        TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
-        on_event=on_event or log_event,
-    )
-    return TeamsParts(endpoint=TeamsEndpoint(transport, bot, store, setup.allowed_tenants))
+
+
+def _teams_surfaces(cfg: TeamsSettings, engine: AsyncEngine) -> Surfaces:
+    """Posting into Teams conversations outside a turn: proactive messages with the stored
+    conversation references and the app's credentials (MICROSOFT_APP_ID/PASSWORD)."""
+    setup = teams_setup(cfg)
+    if isinstance(setup, str):
+        return UnconfiguredPlatform(setup)
+    from adapters.teams.store import TeamsStore
+    from adapters.teams.surface import TeamsSurfaces
+
+    return TeamsSurfaces(lambda: _teams_transport(setup), TeamsStore(engine))

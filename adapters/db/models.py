@@ -325,15 +325,6 @@ class AdminKey(Base):
     value: Mapped[str] = mapped_column(String(128))
 
 
-class TeamsClaim(Base):
-    """Teams activities already taken (and other one-off Teams keys): the primary key makes
-    "answered once" hold across replicas and Teams' redeliveries."""
-
-    __tablename__ = "teams_claims"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-
-
 class TeamsConversation(Base):
     """The Bot Framework conversation reference of each conversation the bot answered in:
     what a proactive message (a late answer, later a ticket update) is sent with."""
@@ -344,3 +335,13 @@ class TeamsConversation(Base):
     conversation_id: Mapped[str] = mapped_column(Text)
     reference: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TeamsAnswerMessage(Base):
+    """Which answer each of the bot's Teams messages shows: Teams' feedback loop names the
+    rated message, the conversation layer's votes need the request."""
+
+    __tablename__ = "teams_answer_messages"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the ids
+    request_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

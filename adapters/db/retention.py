@@ -1,7 +1,7 @@
 """Retention: remove what is older than a cut-off — traces (with their votes), conversation
 memory, cache entries (rows and vectors), closed tickets, the records of posted answers
-(except those an unresolved ticket still needs, to reach its thread) and one-off claims.
-A dry run only counts."""
+(except those an unresolved ticket still needs, to reach its thread), which answer each Teams
+message shows, and one-off claims. A dry run only counts."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from adapters.db.models import (
     Feedback,
     PostedAnswerRow,
     SlackEvent,
+    TeamsAnswerMessage,
     Ticket,
     TraceRow,
 )
@@ -62,6 +63,9 @@ async def purge(
         "event_ids": select(func.count())
         .select_from(SlackEvent)
         .where(SlackEvent.received_at < cutoff),
+        "teams_messages": select(func.count())
+        .select_from(TeamsAnswerMessage)
+        .where(TeamsAnswerMessage.created_at < cutoff),
     }
     sessions = sessionmaker(engine)
     async with sessions() as session:
@@ -89,4 +93,7 @@ async def purge(
             delete(ConversationClaim).where(ConversationClaim.claimed_at < cutoff)
         )
         await session.execute(delete(SlackEvent).where(SlackEvent.received_at < cutoff))
+        await session.execute(
+            delete(TeamsAnswerMessage).where(TeamsAnswerMessage.created_at < cutoff)
+        )
     return found

@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.teams.ports import Activity
+from core.conversation.messages import Action
+from core.conversation.types import ChatUser, ConversationRef, Turn
 
 PERSONAL, GROUP_CHAT, CHANNEL = "personal", "groupChat", "channel"
-HUMAN_ACTION = "talk_to_human"  # the Adaptive Card's "Talk to a human" submit
+PLATFORM = "teams"
+# The Adaptive Card's Action.Submit values, one per button.
+ACTIONS = {Action.HUMAN: "talk_to_human", Action.PRIVATE: "private_answer"}
+_SUBMITTED = {value: action for action, value in ACTIONS.items()}
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -22,6 +27,11 @@ class TeamsUser:
     id: str  # the Bot Framework id ("29:…")
     aad_object_id: str | None
     name: str | None = None
+
+    def chat_user(self, tenant_id: str) -> ChatUser:
+        """As the conversation layer names people: by Entra object id (what the directory
+        knows), else by the Bot Framework id."""
+        return ChatUser(self.aad_object_id or self.id, (tenant_id,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +43,29 @@ class IncomingMessage:
     user: TeamsUser
     text: str  # the bot's @mention removed
     team_id: str | None = None
+    service_url: str = ""
+    team_group_id: str | None = None  # the team's Microsoft 365 group (for links)
 
-    @property
-    def personal(self) -> bool:
-        return self.conversation_type == PERSONAL
+    def turn(self) -> Turn:
+        """The conversation layer's turn: a Teams chat has no threads of its own (a channel
+        conversation id names its reply chain)."""
+        extra = {
+            "conversation_type": self.conversation_type,
+            "service_url": self.service_url,
+            "team_id": self.team_id,
+            "team_group_id": self.team_group_id,
+        }
+        return Turn(
+            where=ConversationRef(
+                platform=PLATFORM,
+                tenant=self.tenant_id,
+                conversation=self.conversation_id,
+                message=self.activity_id or None,
+                extra={key: value for key, value in extra.items() if value},
+            ),
+            asker=self.user.chat_user(self.tenant_id),
+            text=self.text,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,30 +79,21 @@ class FeedbackEvent:
     reaction: str  # like | dislike
     text: str | None  # what the user wrote in the feedback form
 
+    @property
+    def action(self) -> Action:
+        return Action.HELPFUL if self.reaction == "like" else Action.NOT_HELPFUL
+
 
 @dataclass(frozen=True, slots=True)
-class HumanRequest:
-    """ "Talk to a human" pressed on the card of an answer."""
+class CardSubmit:
+    """A button pressed on the card of an answer ("Talk to a human", "Send me the full
+    answer privately")."""
 
+    action: Action
     request_id: str
     conversation_id: str
     tenant_id: str
     user: TeamsUser
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerPosted:
-    """An answer went out: the id Teams gave it, so feedback (which names that id) can be
-    tied back to the request."""
-
-    request_id: str
-    conversation_id: str
-    tenant_id: str
-    message_id: str | None
-    reference_key: str
-
-
-TeamsEvent = FeedbackEvent | HumanRequest | AnswerPosted
 
 
 def tenant_of(activity: Activity) -> str:
@@ -101,6 +121,14 @@ def conversation_type(activity: Activity) -> str:
     return GROUP_CHAT if (activity.get("conversation") or {}).get("isGroup") else PERSONAL
 
 
+def kind_of(conversation_id: str) -> str:
+    """The conversation type its id implies (personal chats are `a:…`, channel threads carry
+    `;messageid=`), for references recorded without it."""
+    if conversation_id.startswith("a:"):
+        return PERSONAL
+    return CHANNEL if ";messageid=" in conversation_id else GROUP_CHAT
+
+
 def strip_mentions(activity: Activity) -> str:
     """The message text without the bot's @mention; other mentions keep their names."""
     text = activity.get("text") or ""
@@ -121,7 +149,7 @@ def parse_message(activity: Activity) -> IncomingMessage | None:
     text = strip_mentions(activity)
     if not text:
         return None
-    channel_data = activity.get("channelData") or {}
+    team = (activity.get("channelData") or {}).get("team") or {}
     return IncomingMessage(
         activity_id=str(activity.get("id") or ""),
         conversation_id=str((activity.get("conversation") or {}).get("id") or ""),
@@ -129,7 +157,9 @@ def parse_message(activity: Activity) -> IncomingMessage | None:
         tenant_id=tenant_of(activity),
         user=user_of(activity),
         text=text,
-        team_id=(channel_data.get("team") or {}).get("id"),
+        team_id=team.get("id"),
+        service_url=str(activity.get("serviceUrl") or ""),
+        team_group_id=team.get("aadGroupId"),
     )
 
 
@@ -174,14 +204,16 @@ def _feedback_text(raw: Any) -> str | None:
     return None
 
 
-def parse_card_submit(activity: Activity) -> HumanRequest | None:
+def parse_card_submit(activity: Activity) -> CardSubmit | None:
     """The answer card's Action.Submit arrives as a message whose `value` is its data."""
     value = activity.get("value")
     if activity.get("type") != "message" or not isinstance(value, dict):
         return None
-    if value.get("action") != HUMAN_ACTION or not value.get("request_id"):
+    action = _SUBMITTED.get(str(value.get("action")))
+    if action is None or not value.get("request_id"):
         return None
-    return HumanRequest(
+    return CardSubmit(
+        action=action,
         request_id=str(value["request_id"]),
         conversation_id=str((activity.get("conversation") or {}).get("id") or ""),
         tenant_id=tenant_of(activity),

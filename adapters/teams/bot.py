@@ -1,35 +1,41 @@
-"""The Teams side of a conversation: an authenticated activity becomes a core Question, the
-core's Answer becomes a Teams reply (streamed in 1:1 chats). Everything Teams-specific stays
-here; what is not Teams-specific (recording answers, feedback, handoff, the private answer)
-is handed to one injected callback, where issue 12's conversation layer takes over."""
+"""The Teams side of a conversation: an authenticated activity becomes a conversation-layer
+turn or action, with Teams' surface and identity ports bound to the conversation it came
+from. What happens around the answer (who asks, who reads, records, votes, the offer of a
+person, tickets, the private answer) is core/conversation's.
+
+Teams waits about 15 s for a turn. Work that is not done within ``reply_window_s`` goes on
+after the turn has ended: the connector then sends proactively, with the conversation's
+reference (kept in the database too, for ticket news and operators' messages later)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from adapters.teams.activities import (
-    AnswerPosted,
-    IncomingMessage,
-    TeamsEvent,
+    FeedbackEvent,
+    TeamsUser,
     bot_added_in_personal_scope,
     conversation_reference,
     parse_card_submit,
     parse_feedback,
     parse_message,
+    tenant_of,
 )
-from adapters.teams.identity import TeamsIdentity
-from adapters.teams.ports import Activity, InvokeReply, Transport, Turn
-from adapters.teams.render import render_answer, render_typing, render_welcome
+from adapters.teams.connector import Connector
+from adapters.teams.identity import Rosters, TeamsIdentity
+from adapters.teams.ports import InvokeReply, Transport, Turn
+from adapters.teams.render import render_welcome
 from adapters.teams.store import TeamsStore
-from adapters.teams.streaming import ProgressSource, TeamsStream, final_answer
-from core.answering.types import Asker, Question
+from adapters.teams.surface import Streams, TeamsSurface
+from core.conversation.ports import Chat
+from core.conversation.service import ConversationService
 
 log = structlog.get_logger()
-EventSink = Callable[[TeamsEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,147 +45,114 @@ class TeamsConfig:
     sample_questions: tuple[str, ...] = ()
 
 
-async def log_event(event: TeamsEvent) -> None:
-    """The default event sink until issue 12's conversation layer handles these (votes on
-    the trace, tickets from "Talk to a human"): they are logged, nothing more."""
-    log.info("teams event not handled yet", kind=type(event).__name__)
-
-
-async def question_of(identity: TeamsIdentity, turn: Turn, message: IncomingMessage) -> Question:
-    """Who asks, who reads, what: the core Question for a Teams message. The part issue 12's
-    conversation layer replaces (with the identity port this class implements)."""
-    email = await identity.email_of(turn, message.tenant_id, message.user)
-    audience = await identity.members_of(
-        turn,
-        message.tenant_id,
-        message.conversation_id,
-        message.conversation_type,
-        message.team_id,
-    )
-    return Question(
-        text=message.text,
-        asker=Asker(
-            email=email,
-            platform="teams",
-            platform_user_id=message.user.aad_object_id or message.user.id,
-            tenant_id=message.tenant_id,
-        ),
-        audience=audience,
-        conversation_id=f"teams:{message.tenant_id}:{message.conversation_id}",
-        platform="teams",
-    )
-
-
-class _Delivery:
-    """Sends for one answer: into the turn while Teams waits for it, then, once the reply
-    window has passed, proactively with the conversation reference stored in the database."""
-
-    def __init__(
-        self, turn: Turn, transport: Transport, store: TeamsStore, reference_key: str
-    ) -> None:
-        self._turn = turn
-        self._transport = transport
-        self._store = store
-        self._key = reference_key
-        self.proactive = False
-
-    async def send(self, activity: Activity) -> str | None:
-        if not self.proactive:
-            return await self._turn.send(activity)
-        reference = await self._store.reference(self._key)
-        if reference is None:
-            raise RuntimeError("no stored conversation reference")
-        sent: list[str | None] = []
-
-        async def post(turn: Turn) -> None:
-            sent.append(await turn.send(activity))
-
-        await self._transport.continue_conversation(reference, post)
-        return sent[0] if sent else None
-
-
 class TeamsBot:
     def __init__(
         self,
         transport: Transport,
         store: TeamsStore,
-        identity: TeamsIdentity,
-        progress: ProgressSource,
+        conversations: ConversationService,
+        rosters: Rosters,
         config: TeamsConfig | None = None,
-        on_event: EventSink = log_event,
     ) -> None:
         self._transport = transport
         self._store = store
-        self._identity = identity
-        self._progress = progress
-        self._on_event = on_event
+        self._conversations = conversations
+        self._rosters = rosters
         self.config = config or TeamsConfig()
-        self._streaming: set[str] = set()  # chats with a stream open (Teams allows one)
+        self._streams = Streams(self.config.stream_interval_s)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def chat(self, connector: Connector, sender: TeamsUser) -> tuple[Chat, TeamsSurface]:
+        """Teams' ports for one conversation; the sender's Bot Framework id is known."""
+        ids = {sender.aad_object_id: sender.id} if sender.aad_object_id else {}
+        surface = TeamsSurface(connector, self._store, self._streams, ids)
+        return Chat(surface, TeamsIdentity(connector, self._rosters, ids)), surface
 
     async def on_turn(self, turn: Turn) -> InvokeReply | None:
         activity = turn.activity
         feedback = parse_feedback(activity)
         if feedback is not None:
-            await self._emit(feedback)
-            return InvokeReply(200, {})
+            return await self._vote(turn, feedback)
         if activity.get("type") == "invoke":
             return InvokeReply(200, {})  # other invokes: acknowledged, nothing to do
-        human = parse_card_submit(activity)
-        if human is not None:
-            await self._emit(human)
+        submit = parse_card_submit(activity)
+        if submit is not None:
+            actor = submit.user.chat_user(submit.tenant_id)
+            await self._within_reply_window(
+                turn,
+                submit.user,
+                lambda chat: self._conversations.act(submit.action, submit.request_id, actor, chat),
+            )
             return None
         if bot_added_in_personal_scope(activity):
             await turn.send(render_welcome(list(self.config.sample_questions)))
             return None
         message = parse_message(activity)
         if message is not None:
-            await self._answer(turn, message)
+            reference = conversation_reference(activity)
+
+            async def answer(chat: Chat) -> None:
+                # The reference is stored while the answer is prepared (the turn itself
+                # goes proactive with the one in memory).
+                await asyncio.gather(
+                    self._remember(message.tenant_id, reference),
+                    self._conversations.answer(message.turn(), chat),
+                )
+
+            await self._within_reply_window(turn, message.user, answer)
         return None  # other activity types are ignored
 
-    async def _answer(self, turn: Turn, message: IncomingMessage) -> None:
-        await turn.send(render_typing())
-        key = await self._store.save_reference(
-            message.tenant_id, conversation_reference(turn.activity)
-        )
-        delivery = _Delivery(turn, self._transport, self._store, key)
-        task = asyncio.create_task(self._deliver(delivery, turn, message, key))
+    async def _vote(self, turn: Turn, feedback: FeedbackEvent) -> InvokeReply:
+        """👍/👎 from Teams' feedback loop: a vote on the answer the rated message shows."""
+        try:
+            request_id = await self._store.answer_shown_in(
+                feedback.tenant_id, feedback.conversation_id, feedback.reply_to_id
+            )
+            if request_id is None:
+                log.warning("teams feedback on a message that shows no answer")
+                return InvokeReply(200, {})
+            connector = Connector(self._transport, conversation_reference(turn.activity), turn)
+            chat, _ = self.chat(connector, feedback.user)
+            actor = feedback.user.chat_user(feedback.tenant_id)
+            await self._conversations.act(feedback.action, request_id, actor, chat)
+        except Exception:
+            log.exception("teams feedback not stored")
+            return InvokeReply(500, {"error": "feedback not stored"})
+        return InvokeReply(200, {})
+
+    async def _within_reply_window(
+        self, turn: Turn, sender: TeamsUser, work: Callable[[Chat], Awaitable[Any]]
+    ) -> None:
+        """Run ``work`` with the turn's ports; if it is not done within the reply window,
+        end the turn and let it go on proactively."""
+        connector = Connector(self._transport, conversation_reference(turn.activity), turn)
+        chat, surface = self.chat(connector, sender)
+
+        async def run() -> None:
+            try:
+                await work(chat)
+            except Exception:
+                log.exception(
+                    "teams turn failed", activity_id=turn.activity.get("id"),
+                    tenant=tenant_of(turn.activity),
+                )  # fmt: skip
+            finally:
+                surface.release_stream()
+
+        task = asyncio.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         done, _ = await asyncio.wait({task}, timeout=self.config.reply_window_s)
         if not done:
             # End the turn now (Teams stops waiting at ~15 s); the rest goes out proactively.
-            delivery.proactive = True
-            log.info("teams answer continues proactively", activity_id=message.activity_id)
+            connector.end_turn()
+            log.info("teams turn continues proactively", activity_id=turn.activity.get("id"))
 
-    async def _deliver(
-        self, delivery: _Delivery, turn: Turn, message: IncomingMessage, key: str
-    ) -> None:
+    async def _remember(self, tenant_id: str, reference: dict[str, Any]) -> None:
         try:
-            question = await question_of(self._identity, turn, message)
-            progress = self._progress(question)
-            chat = message.conversation_id
-            if message.personal and chat not in self._streaming:
-                self._streaming.add(chat)
-                try:
-                    stream = TeamsStream(delivery.send, self.config.stream_interval_s)
-                    answer, message_id = await stream.run(progress)
-                finally:
-                    self._streaming.discard(chat)
-            else:
-                answer = await final_answer(progress)
-                message_id = await delivery.send(render_answer(answer))
-            await self._emit(
-                AnswerPosted(answer.request_id, chat, message.tenant_id, message_id, key)
-            )
-        except Exception:
-            log.exception("teams answer failed", activity_id=message.activity_id)
-
-    async def _emit(self, event: TeamsEvent) -> None:
-        try:
-            await self._on_event(event)
-        except Exception:
-            log.exception("teams event handler failed", kind=type(event).__name__)
+            await self._store.save_reference(tenant_id, reference)
+        except Exception as exc:  # later messages will store it; this answer goes on
+            log.error("teams conversation reference not stored", error=type(exc).__name__)
 
     async def drain(self) -> None:
         """Wait for answers still being delivered (shutdown, tests)."""

@@ -8,6 +8,7 @@ proactively after the HTTP response (see TeamsBot)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -15,9 +16,14 @@ from aiohttp import web
 from adapters.teams.activities import tenant_of
 from adapters.teams.bot import TeamsBot
 from adapters.teams.ports import AuthenticationFailed, Transport
-from adapters.teams.store import TeamsStore
+from adapters.teams.store import teams_key
 
 log = structlog.get_logger()
+Claim = Callable[[str], Awaitable[bool]]  # True the first time a key is claimed, any replica
+
+
+def activity_key(tenant: str, conversation: str, activity_id: str) -> str:
+    return f"teams:activity:{teams_key(tenant, conversation, activity_id)}"
 
 
 class TeamsEndpoint:
@@ -25,12 +31,12 @@ class TeamsEndpoint:
         self,
         transport: Transport,
         bot: TeamsBot,
-        store: TeamsStore,
+        claim: Claim,
         allowed_tenants: frozenset[str],
     ) -> None:
         self._transport = transport
         self.bot = bot
-        self._store = store
+        self._claim = claim  # the conversation layer's shared claim
         self._allowed = allowed_tenants
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -53,7 +59,7 @@ class TeamsEndpoint:
             return web.json_response({"error": "tenant not allowed"}, status=401)
         conversation = str((activity.get("conversation") or {}).get("id") or "")
         activity_id = str(activity.get("id") or "")
-        if activity_id and not await self._store.claim(tenant, conversation, activity_id):
+        if activity_id and not await self._claim(activity_key(tenant, conversation, activity_id)):
             log.info("teams redelivery ignored", activity_id=activity_id)
             return web.json_response({})
         try:

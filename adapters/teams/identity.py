@@ -1,88 +1,118 @@
-"""Who is asking and who will read the reply, as far as that is Teams-specific: the Teams
-implementation of the identity port of issue 12's conversation layer (`email_of`,
-`members_of`).
+"""Teams' identity port (core/conversation/ports.py): a person's email from the conversation's
+roster (`TeamsInfo.get_member`) and a conversation's kind and members (the paged member
+list; a channel's readers are its team's members).
 
-An asker is found in the directory by Entra object id + tenant, else by the email the
-conversation roster gives for them, else not at all (`public` only: fail closed). A 1:1
-chat is read by the asker (`dm`); a group chat or channel by every member of its roster
-(a channel: its team), cached for `member_cache_ttl_s`.
+The conversation layer asks the directory first (Entra object id + tenant) and this port
+only for what the directory does not know. What Teams says is kept for
+`teams.member_cache_ttl_s`: a member list read for one question also gives its members'
+emails, so an audience costs one paged read, not one call per member.
 """
 
 from __future__ import annotations
 
-import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import structlog
 
-from adapters.teams.activities import CHANNEL, PERSONAL, TeamsUser
-from adapters.teams.ports import Turn
-from core.answering.types import Audience
-from core.directory import Directory, PlatformIdentity
+from adapters.teams.activities import CHANNEL, PERSONAL, kind_of
+from adapters.teams.connector import Connector
+from core.conversation.types import ChatUser, ConversationInfo, ConversationKind, ConversationRef
 
 log = structlog.get_logger()
-UNKNOWN_MEMBER = "unknown-teams-member-{}@invalid"  # resolves to `public` only: fail closed
+
+
+class Rosters:
+    """What Teams said about people and member lists, shared by every turn of a process."""
+
+    def __init__(self, ttl_s: float = 300.0) -> None:
+        self._ttl_s = ttl_s
+        self._emails: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._members: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+
+    def email(self, tenant: str, user_id: str) -> tuple[bool, str | None]:
+        """(known and fresh, email: None when Teams has none for them)."""
+        found = self._emails.get((tenant, user_id))
+        if found is None or time.monotonic() - found[0] >= self._ttl_s:
+            return False, None
+        return True, found[1]
+
+    def members(self, tenant: str, roster: str) -> tuple[str, ...] | None:
+        found = self._members.get((tenant, roster))
+        if found is None or time.monotonic() - found[0] >= self._ttl_s:
+            return None
+        return found[1]
+
+    def keep_email(self, tenant: str, user_id: str, email: str | None) -> None:
+        self._emails[(tenant, user_id)] = (time.monotonic(), email)
+
+    def keep_members(
+        self, tenant: str, roster: str, members: list[dict[str, Any]]
+    ) -> tuple[str, ...]:
+        ids = []
+        for member in members:
+            member_id = _id_of(member)
+            if member_id:
+                ids.append(member_id)
+                self.keep_email(tenant, member_id, _email(member))
+        self._members[(tenant, roster)] = (time.monotonic(), tuple(ids))
+        return tuple(ids)
 
 
 class TeamsIdentity:
-    def __init__(self, directory: Directory, member_cache_ttl_s: float = 300.0) -> None:
-        self._directory = directory
-        self._ttl_s = member_cache_ttl_s
-        self._audiences: dict[tuple[str, str], tuple[float, Audience]] = {}
+    """The identity port for one conversation, reached through ``connector``.
+    ``bot_framework_ids``: Entra object id → Bot Framework id of people the turn names
+    (the roster answers to either; the sender's own id saves a lookup)."""
 
-    async def email_of(self, roster: Turn, tenant_id: str, user: TeamsUser) -> str | None:
-        email = await self._directory_email(tenant_id, user.aad_object_id)
-        if email:
+    def __init__(
+        self,
+        connector: Connector,
+        rosters: Rosters,
+        bot_framework_ids: Mapping[str, str] | None = None,
+    ) -> None:
+        self._connector = connector
+        self._rosters = rosters
+        self._ids = dict(bot_framework_ids or {})
+
+    async def email_of(self, user: ChatUser) -> str | None:
+        tenant = user.tenants[0] if user.tenants else ""
+        fresh, email = self._rosters.email(tenant, user.id)
+        if fresh:
             return email
         try:
-            member = await roster.member(user.id)
-        except Exception as exc:  # the roster is unreachable: the asker stays unknown
+            member = await self._connector.member(self._ids.get(user.id, user.id))
+        except Exception as exc:  # not in the roster, or Teams unreachable: unknown for now
             log.warning("teams member lookup failed", error=type(exc).__name__)
             return None
-        return _email(member)
+        email = _email(member)
+        self._rosters.keep_email(tenant, user.id, email)
+        return email
 
-    async def members_of(
-        self,
-        roster: Turn,
-        tenant_id: str,
-        conversation_id: str,
-        conversation_type: str,
-        team_id: str | None = None,
-    ) -> Audience:
-        if conversation_type == PERSONAL:
-            return Audience("dm")
-        # A channel's readers are its team's members (the roster the SDK returns for it).
-        key = (tenant_id, team_id if conversation_type == CHANNEL and team_id else conversation_id)
-        cached = self._audiences.get(key)
-        if cached and time.monotonic() - cached[0] < self._ttl_s:
-            return cached[1]
-        try:
-            members = await roster.members()
-        except Exception as exc:
-            log.warning("teams member list failed", error=type(exc).__name__)
-            return Audience("public")  # unknown readers: the safest audience
-        emails = set()
-        for member in members:
-            aad = str(member.get("aadObjectId") or "").lower() or None
-            email = await self._directory_email(tenant_id, aad) or _email(member)
-            emails.add(email or _unknown(str(member.get("id") or "")))
-        audience = Audience("members", tuple(sorted(emails))) if emails else Audience("public")
-        self._audiences[key] = (time.monotonic(), audience)
-        return audience
-
-    async def _directory_email(self, tenant_id: str, aad_object_id: str | None) -> str | None:
-        if not aad_object_id:
-            return None
-        known = await self._directory.resolve_identity(
-            PlatformIdentity("teams", tenant_id, aad_object_id)
-        )
-        return known.email if known.known else None
+    async def describe(self, where: ConversationRef) -> ConversationInfo | None:
+        kind = where.extra.get("conversation_type") or kind_of(where.conversation)
+        if kind == PERSONAL:
+            return ConversationInfo(ConversationKind.DIRECT)
+        # A channel is read by its team (the member list Teams gives for it): one roster
+        # for every thread of every channel of the team.
+        team = where.extra.get("team_id")
+        roster = team if kind == CHANNEL and team else where.conversation
+        members = self._rosters.members(where.tenant, roster)
+        if members is None:
+            try:
+                found = await self._connector.members()
+            except Exception as exc:
+                log.warning("teams member list failed", error=type(exc).__name__)
+                return None  # unknown readers: the layer answers for the safest audience
+            members = self._rosters.keep_members(where.tenant, roster, found)
+        return ConversationInfo(ConversationKind.PRIVATE, members)
 
 
-def _unknown(member_id: str) -> str:
-    return UNKNOWN_MEMBER.format(re.sub(r"[^a-z0-9._-]", "-", member_id.lower()) or "anonymous")
+def _id_of(member: dict[str, Any]) -> str:
+    aad = str(member.get("aadObjectId") or "").strip().lower()
+    return aad or str(member.get("id") or "")
 
 
-def _email(member: dict | None) -> str | None:
-    email = (member or {}).get("email")
-    return str(email).strip().lower() or None if email else None
+def _email(member: dict[str, Any] | None) -> str | None:
+    email = str((member or {}).get("email") or "").strip().lower()
+    return email or None

@@ -35,6 +35,9 @@ class Turn(Protocol):
     async def send(self, activity: Activity) -> str | None:
         """Send into the conversation; returns the id the channel gave the activity."""
 
+    async def update(self, activity_id: str, activity: Activity) -> None:
+        """Replace an activity the bot sent in this conversation."""
+
     async def member(self, user_id: str) -> dict[str, Any] | None:
         """One member of the conversation (or its team) from the roster, None if unknown."""
 
@@ -57,3 +60,12 @@ class Transport(Protocol):
         self, reference: dict[str, Any], handler: Callable[[Turn], Awaitable[None]]
     ) -> None:
         """A proactive turn in the referenced conversation."""
+
+    async def create_conversation(
+        self,
+        service_url: str,
+        parameters: dict[str, Any],
+        handler: Callable[[Turn], Awaitable[None]],
+    ) -> None:
+        """Create a conversation (Bot Framework `ConversationParameters`, e.g. a 1:1 chat
+        with one member) and run a proactive turn in it."""

@@ -30,7 +30,12 @@ import structlog
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity, ConversationReference, Entity
+from botbuilder.schema import (
+    Activity,
+    ConversationParameters,
+    ConversationReference,
+    Entity,
+)
 from botframework.connector.auth import (
     AppCredentials,
     AuthenticationConfiguration,
@@ -145,6 +150,14 @@ class _Turn:
         responses = await self._context.adapter.send_activities(self._context, [outgoing])
         return responses[0].id if responses and responses[0] else None
 
+    async def update(self, activity_id: str, activity: dict[str, Any]) -> None:
+        outgoing = Activity().deserialize(activity)
+        TurnContext.apply_conversation_reference(
+            outgoing, TurnContext.get_conversation_reference(self._context.activity)
+        )
+        outgoing.id = activity_id
+        await self._context.update_activity(outgoing)
+
     async def member(self, user_id: str) -> dict[str, Any] | None:
         found = await TeamsInfo.get_member(self._context, user_id)
         return found.serialize() if found else None
@@ -224,6 +237,25 @@ class BotFrameworkTransport:
 
         await self._adapter.continue_conversation(
             ConversationReference().deserialize(reference), logic, self._app_id
+        )
+
+    async def create_conversation(
+        self,
+        service_url: str,
+        parameters: dict[str, Any],
+        handler: Callable[[Turn], Awaitable[None]],
+    ) -> None:
+        await asyncio.to_thread(self._token.get)
+
+        async def logic(context: TurnContext) -> None:
+            await handler(_Turn(context, context.activity.serialize(), proactive=True))
+
+        await self._adapter.create_conversation(
+            self._app_id,
+            logic,
+            ConversationParameters().deserialize(parameters),
+            "msteams",
+            service_url,
         )
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:

@@ -1,4 +1,4 @@
-"""Teams: claimed activity ids, stored conversation references.
+"""Teams: stored conversation references, and which answer each bot message shows.
 
 Revision ID: 0010
 Revises: 0009
@@ -18,12 +18,6 @@ TZ = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     op.create_table(
-        "teams_claims",
-        sa.Column("key", sa.String(64), primary_key=True),
-        sa.Column("received_at", TZ, nullable=False),
-    )
-    op.create_index("ix_teams_claims_received_at", "teams_claims", ["received_at"])
-    op.create_table(
         "teams_conversations",
         sa.Column("key", sa.String(64), primary_key=True),
         sa.Column("tenant_id", sa.String(64), nullable=False),
@@ -31,8 +25,17 @@ def upgrade() -> None:
         sa.Column("reference", sa.JSON(), nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
     )
+    op.create_table(
+        "teams_answer_messages",
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("request_id", sa.String(32), nullable=False),
+        sa.Column("created_at", TZ, nullable=False),
+    )
+    op.create_index(
+        "ix_teams_answer_messages_created_at", "teams_answer_messages", ["created_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("teams_answer_messages")
     op.drop_table("teams_conversations")
-    op.drop_table("teams_claims")

@@ -1,7 +1,7 @@
 """`answerdesk maintenance purge --older-than AGE [--dry-run]`: old traces (with their
 votes), conversation memory, cache entries (rows and vectors), closed tickets, posted-answer
-records and one-off claims go; recent ones, open tickets and the records an open ticket
-still needs stay. Run through the CLI in a subprocess."""
+records, Teams' message-to-answer records and one-off claims go; recent ones, open tickets
+and the records an open ticket still needs stay. Run through the CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from adapters.db.models import (
     Feedback,
     PostedAnswerRow,
     SlackEvent,
+    TeamsAnswerMessage,
     Ticket,
     TraceRow,
 )
@@ -74,6 +75,8 @@ async def _history(settings: Settings) -> list[str]:
         session.add(ConversationClaim(claim_key="offer:old", claimed_at=ancient))
         session.add(ConversationClaim(claim_key="offer:new", claimed_at=datetime.now(UTC)))
         session.add(SlackEvent(event_id="Ev-old", received_at=ancient))
+        for key, when in (("a" * 64, ancient), ("b" * 64, datetime.now(UTC))):
+            session.add(TeamsAnswerMessage(key=key, request_id="r", created_at=when))
         # The first real answer, its memory turn and its cache entry are 45 days old.
         first = (
             await session.scalars(select(CacheEntry.id).order_by(CacheEntry.created_at))
@@ -108,6 +111,7 @@ async def _counts(settings: Settings) -> dict[str, int]:
                     "posted": PostedAnswerRow,
                     "claims": ConversationClaim,
                     "events": SlackEvent,
+                    "teams_messages": TeamsAnswerMessage,
                 }.items()
             }
     finally:
@@ -133,6 +137,7 @@ def test_purge_dry_run_then_for_real(demo_settings: Settings, tmp_path: Path) ->
         "posted_answers": 2,
         "claims": 1,
         "event_ids": 1,
+        "teams_messages": 1,
     }
     assert asyncio.run(_counts(demo_settings)) == before  # nothing deleted
 
@@ -149,6 +154,7 @@ def test_purge_dry_run_then_for_real(demo_settings: Settings, tmp_path: Path) ->
         "posted": before["posted"] - 2,  # the open ticket's record stays
         "claims": before["claims"] - 1,
         "events": before["events"] - 1,
+        "teams_messages": before["teams_messages"] - 1,
     }
 
     async def vector_left() -> bool:

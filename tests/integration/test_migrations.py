@@ -38,7 +38,7 @@ TABLES = {
     "admin_audit",
     "admin_keys",
     "ticket_messages",
-    "teams_claims",
+    "teams_answer_messages",
     "teams_conversations",
 }
 

@@ -1,26 +1,30 @@
 """The Teams adapter over real HTTP: activities signed as the Bot Framework signs them, posted
 to the running aiohttp app; the bot's botbuilder client calling a local Bot Framework
-double (OpenID metadata + JWKS, token endpoint, connector with members and streaming)."""
+double (OpenID metadata + JWKS, token endpoint, connector with members, streaming and 1:1
+chat creation); answers from the demo corpus, streamed by a model double where a model is
+configured; votes, tickets and agents' replies through the conversation layer, checked with
+the command line in a subprocess as operators run it."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from adapters.teams.activities import AnswerPosted, FeedbackEvent, HumanRequest, TeamsEvent
-from adapters.teams.streaming import Final, Status, TextDelta
 from bot.settings import Settings
-from bot.wiring import Services, build_teams
-from core.answering.types import Answer, Citation, Mode, Question
+from bot.wiring import Services
+from core.conversation.messages import OFFER_HUMAN_TEXT
 from tests.support.botframework import BotFrameworkDouble, member, message
-from tests.support.model_server import unused_port
+from tests.support.cli import assert_usage_error, run
+from tests.support.model_server import ModelServer, unused_port
 from tests.support.service import running
 
 APP_ID = "6b1f7c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -38,12 +42,24 @@ TEAM = "19:team-general@thread.tacv2"
 CHANNEL = f"{TEAM};messageid=1700000000001"
 SALARY = "What is the salary range for an L3 engineer in the Portland area?"
 FIGURES = ("$72,000", "$90,000", "$108,000")
+WIFI = "How long does a guest Wi-Fi pass last?"
+TEAMS_ENV = {
+    "MICROSOFT_APP_ID": APP_ID,
+    "MICROSOFT_APP_PASSWORD": PASSWORD,
+    "MICROSOFT_APP_TENANT_ID": TENANT,
+}
 
 
 @pytest.fixture(scope="module")
 def framework() -> Iterator[BotFrameworkDouble]:
     with BotFrameworkDouble(APP_ID, PASSWORD) as double:
         yield double
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[ModelServer]:
+    with ModelServer() as running_model:
+        yield running_model
 
 
 @pytest.fixture
@@ -58,14 +74,29 @@ def double(framework: BotFrameworkDouble) -> BotFrameworkDouble:
 
 @pytest.fixture
 def teams_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
-    monkeypatch.setenv("MICROSOFT_APP_PASSWORD", PASSWORD)
-    monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", TENANT)
+    for name, value in TEAMS_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ANSWERDESK_TEST_MODEL_KEY", "sk-test")
 
 
 def teams_settings(
-    base: Settings, double: BotFrameworkDouble, models: dict | None = None, **teams: Any
+    base: Settings, double: BotFrameworkDouble, model_url: str | None = None, **teams: Any
 ) -> Settings:
+    """The demo corpus with Teams pointed at the double; with ``model_url``, answers are
+    written (and streamed) by that model server, and the semantic cache is off so each is."""
+    extra: dict[str, Any] = {}
+    if model_url is not None:
+        tiers = [
+            {
+                "name": name,
+                "model": f"openai/{name}",
+                "api_base": model_url,
+                "api_key_env": "ANSWERDESK_TEST_MODEL_KEY",
+                "timeout_s": 10,
+            }
+            for name in ("fast", "strong")
+        ]
+        extra = {"models": {"tiers": tiers, "deadline_s": 20}, "cache": {"enabled": False}}
     return Settings(
         data_dir=base.data_dir,
         teams={
@@ -73,8 +104,27 @@ def teams_settings(
             "token_url": double.token_url,
             **teams,
         },
-        **({"models": models} if models else {}),
+        handoff={"delivery": {"inline_timeout_s": 3, "backoff_s": 0.2, "poll_s": 0.2}},
+        **extra,
     )
+
+
+def config_file(tmp_path: Path, settings: Settings) -> Path:
+    """The same configuration as a YAML file, for the command line."""
+    path = tmp_path / "answerdesk.yaml"
+    teams = settings.teams
+    path.write_text(
+        f"data_dir: {settings.data_dir}\n"
+        "teams:\n"
+        f"  openid_metadata_url: {teams.openid_metadata_url}\n"
+        f"  token_url: {teams.token_url}\n"
+    )
+    return path
+
+
+async def cli(tmp_path: Path, config: Path, *args: str, **env: str) -> Any:
+    env = {"ANSWERDESK_CONFIG": str(config), **TEAMS_ENV, **env}
+    return await asyncio.to_thread(run, tmp_path, *args, env=env)
 
 
 @pytest.fixture
@@ -83,6 +133,16 @@ async def service(
 ) -> AsyncIterator[tuple[str, Services]]:
     async with running(teams_settings(demo_settings, double)) as pair:
         yield pair
+
+
+@pytest.fixture
+def paced(model: ModelServer) -> ModelServer:
+    """The model double, writing at a pace people can watch: its first words after 300 ms,
+    then 8 words a second (an answer takes 2–3 s)."""
+    model.reset()
+    for tier in ("fast", "strong"):
+        model.set_pacing(tier, first_token_ms=300, tokens_per_s=8)
+    return model
 
 
 async def post(url: str, activity: dict, token: str | None) -> tuple[int, Any]:
@@ -109,11 +169,34 @@ def ask(double: BotFrameworkDouble, text: str, conversation: str, kind: str, **e
     )
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def press(double: BotFrameworkDouble, action: str, request_id: str, user: dict, **extra: Any):
+    """A button of an answer's Adaptive Card (Action.Submit), pressed in the group chat."""
+    return ask(
+        double, "", GROUP, "groupChat", user=user,
+        value={"action": action, "request_id": request_id}, **extra,
+    )  # fmt: skip
+
+
+def feedback(double: BotFrameworkDouble, answer_id: str, reaction: str, user: dict) -> dict:
+    """Teams' feedback loop on the bot's message ``answer_id``."""
+    return {
+        **ask(double, "", GROUP, "groupChat", user=user),
+        "type": "invoke",
+        "name": "message/submitAction",
+        "replyToId": answer_id,
+        "value": {
+            "actionName": "feedback",
+            "actionValue": {"reaction": reaction, "feedback": '{"feedbackText":"Too vague"}'},
+        },
+    }
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
-    while not check():
+    while not (found := check()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
+    return found
 
 
 def answers(double: BotFrameworkDouble, conversation: str) -> list[dict]:
@@ -121,28 +204,25 @@ def answers(double: BotFrameworkDouble, conversation: str) -> list[dict]:
     return [c["activity"] for c in double.sent(conversation) if c["activity"]["type"] == "message"]
 
 
-async def test_personal_question_typing_then_streamed_cited_answer(
-    service: tuple[str, Services], double: BotFrameworkDouble
-) -> None:
-    url, services = service
-    activity = ask(double, "How long does a guest Wi-Fi pass last?", PERSONAL, "personal")
-    status, _ = await post(url, activity, double.sign())
-    assert status == 200
-    await until(lambda: answers(double, PERSONAL), "the answer")
-    calls = double.sent(PERSONAL)
-    kinds = [(c["activity"]["type"], _stream_type(c["activity"])) for c in calls]
-    assert kinds[0] == ("typing", None)  # the typing indicator first
-    assert kinds[1] == ("typing", "informative")
-    assert kinds[-1] == ("message", "final")
-    assert double.violations == []
-    # Replies within the turn answer the inbound activity.
-    assert all(c["reply_to"] == activity["id"] for c in calls)
-    final = calls[-1]["activity"]
-    _assert_citations_match(final)
-    assert final["channelData"]["feedbackLoopEnabled"] is True
-    request_id = re.search(r"Request (\w+)", final["text"]).group(1)
-    trace = await services.traces.get(request_id)
-    assert trace is not None and trace["platform"] == "teams" and trace["audience"] == "dm"
+def sent_with(double: BotFrameworkDouble, conversation: str, needle: str) -> list[dict]:
+    """The calls that sent a message containing ``needle`` into the conversation."""
+    return [
+        c
+        for c in double.sent(conversation)
+        if c["activity"]["type"] == "message" and needle in (c["activity"].get("text") or "")
+    ]
+
+
+def request_id_in(activity: dict) -> str:
+    return re.search(r"Request (\w+)", activity["text"]).group(1)
+
+
+def card_actions(activity: dict) -> list[dict]:
+    return [
+        action
+        for attachment in activity.get("attachments") or []
+        for action in attachment["content"].get("actions", [])
+    ]
 
 
 def _stream_type(activity: dict) -> str | None:
@@ -160,6 +240,34 @@ def _assert_citations_match(activity: dict) -> None:
     for claim in entity["citation"]:
         assert claim["@type"] == "Claim" and claim["appearance"]["name"]
         assert len(claim["appearance"]["abstract"]) <= 160
+
+
+# --- transport, authentication, activities ----------------------------------------------
+
+
+async def test_personal_question_typing_then_streamed_cited_answer(
+    service: tuple[str, Services], double: BotFrameworkDouble
+) -> None:
+    url, services = service
+    activity = ask(double, WIFI, PERSONAL, "personal")
+    status, _ = await post(url, activity, double.sign())
+    assert status == 200
+    await until(lambda: answers(double, PERSONAL), "the answer")
+    calls = double.sent(PERSONAL)
+    kinds = [(c["activity"]["type"], _stream_type(c["activity"])) for c in calls]
+    assert kinds[0] == ("typing", None)  # the typing indicator first
+    assert kinds[1] == ("typing", "informative")
+    assert kinds[-1] == ("message", "final")
+    assert double.violations == []
+    # Replies within the turn answer the inbound activity.
+    assert all(c["reply_to"] == activity["id"] for c in calls)
+    final = calls[-1]["activity"]
+    _assert_citations_match(final)
+    assert final["channelData"]["feedbackLoopEnabled"] is True
+    request_id = request_id_in(final)
+    await services.traces.flush()
+    trace = await services.traces.get(request_id)
+    assert trace is not None and trace["platform"] == "teams" and trace["audience"] == "dm"
 
 
 async def test_not_configured_answers_503_and_the_rest_runs(
@@ -196,6 +304,7 @@ async def test_unauthenticated_activities_are_refused_and_nothing_is_processed(
     for reason, token in refused.items():
         status, body = await post(url, activity, token)
         assert (status, body) == (401, {"error": "unauthorized"}), reason
+    # A tenant the configuration does not allow: refused, though the token is good.
     other_tenant = ask(double, "How many PTO days?", PERSONAL, "personal", tenant_id="0" * 8)
     status, body = await post(url, other_tenant, double.sign())
     assert (status, body) == (401, {"error": "tenant not allowed"})
@@ -211,7 +320,7 @@ async def test_unauthenticated_activities_are_refused_and_nothing_is_processed(
     await until(lambda: answers(double, PERSONAL), "the answer")
 
 
-async def test_group_chat_answers_only_what_every_member_may_read(
+async def test_group_chat_answers_only_what_every_member_may_read_the_full_answer_privately(
     service: tuple[str, Services], double: BotFrameworkDouble
 ) -> None:
     url, services = service
@@ -219,18 +328,44 @@ async def test_group_chat_answers_only_what_every_member_may_read(
     assert (await post(url, group, double.sign()))[0] == 200
     await until(lambda: answers(double, GROUP), "the group answer")
     reply = answers(double, GROUP)[0]
-    assert not any(figure in reply["text"] for figure in FIGURES)
     assert not any(figure in json.dumps(reply) for figure in FIGURES)
     assert _stream_type(reply) is None  # no streaming outside 1:1 chats
     assert double.violations == []
     # The member list was read page by page (two members a page).
     assert any("/pagedmembers" in c["path"] for c in double.calls)
-    request_id = re.search(r"Request (\w+)", reply["text"]).group(1)
+    request_id = request_id_in(reply)
+    await services.traces.flush()
     trace = await services.traces.get(request_id)
     assert trace["audience"] == (
         "members:priya.raman@harborlight.example,tomas.reyes@harborlight.example"
     )
-    # The same person in her 1:1 chat reads the HR figures: the refusal was the audience's.
+    # Priya could read more: the card offers her the full answer privately.
+    assert "Ask me in a direct message" in reply["text"]  # the notice, as plain text
+    private = next(a for a in card_actions(reply) if a["data"]["action"] == "private_answer")
+    assert private["title"] == "Send me the full answer privately"
+    assert private["data"]["request_id"] == request_id
+    # Tomas pressing it gets nothing: only the asker may have the asker-only answer.
+    assert (await post(url, press(double, "private_answer", request_id, TOMAS), double.sign()))[
+        0
+    ] == 200
+    await asyncio.sleep(1.0)
+    assert double.created == []
+    # Priya pressing it gets it in her 1:1 chat with the bot, answered for her alone.
+    assert (await post(url, press(double, "private_answer", request_id, PRIYA), double.sign()))[
+        0
+    ] == 200
+    [created] = await until(lambda: double.created, "the 1:1 chat")
+    assert created["parameters"]["members"] == [{"id": PRIYA["id"]}]
+    assert created["parameters"]["isGroup"] is False
+    assert created["parameters"]["bot"]["id"] == BOT
+    [privately] = await until(lambda: answers(double, created["id"]), "the private answer")
+    assert any(figure in privately["text"] for figure in FIGURES)
+    assert len(answers(double, GROUP)) == 1  # nothing more in the group chat
+    assert not any(figure in json.dumps(double.sent(GROUP)) for figure in FIGURES)
+    await services.traces.flush()
+    private_trace = await services.traces.get(request_id_in(privately))
+    assert private_trace["audience"] == "dm" and private_trace["platform"] == "teams"
+    # The same person in her own 1:1 chat reads the HR figures: the refusal was the audience's.
     personal = ask(double, SALARY, PERSONAL, "personal")
     assert (await post(url, personal, double.sign()))[0] == 200
     await until(lambda: answers(double, PERSONAL), "the personal answer")
@@ -256,15 +391,15 @@ async def test_channel_mention_is_stripped_and_the_team_roster_is_the_audience(
     kinds = [c["activity"]["type"] for c in double.sent(CHANNEL)]
     assert kinds == ["typing", "message"]
     reply = answers(double, CHANNEL)[0]
-    request_id = re.search(r"Request (\w+)", reply["text"]).group(1)
-    trace = await services.traces.get(request_id)
+    await services.traces.flush()
+    trace = await services.traces.get(request_id_in(reply))
     assert trace["question"] == "How do I reset my Okta password?"
     assert trace["asker"] == "jordan.kim@harborlight.example"
     assert trace["audience"].startswith("members:") and "tomas.reyes" in trace["audience"]
     assert any(c["path"].endswith("/members/29:stranger") for c in double.calls)
 
 
-async def test_a_redelivered_activity_is_answered_once(
+async def test_a_redelivered_activity_is_answered_once_and_counted(
     service: tuple[str, Services], double: BotFrameworkDouble
 ) -> None:
     url, _ = service
@@ -275,6 +410,9 @@ async def test_a_redelivered_activity_is_answered_once(
     await asyncio.sleep(1.0)
     assert len(answers(double, GROUP)) == 1
     assert [c["activity"]["type"] for c in double.sent(GROUP)].count("typing") == 1
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
+        metrics = await response.text()
+    assert 'answerdesk_dedupe_hits_total{platform="teams"} 1.0' in metrics
 
 
 async def test_welcome_in_personal_scope_and_other_activities_ignored(
@@ -301,73 +439,23 @@ async def test_welcome_in_personal_scope_and_other_activities_ignored(
             "conversation": {**base["conversation"], "conversationType": "groupChat"},
         },
         {**base, "id": "e1", "type": "event", "name": "application/vnd.microsoft.meetingStart"},
+        {**base, "id": "i1", "type": "invoke", "name": "adaptiveCard/action", "value": {}},
         ask(double, "", GROUP, "groupChat", mention=True),  # a bare mention: nothing asked
     ]
     for activity in ignored:
-        assert (await post(url, activity, double.sign()))[0] == 200
+        status, body = await post(url, activity, double.sign())
+        assert status == 200, activity["type"]
+        if activity["type"] == "invoke":
+            assert body == {}
     await asyncio.sleep(0.5)
     assert len(double.sent()) == 1
-
-
-async def test_feedback_invoke_and_human_submit_reach_the_event_sink(
-    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
-) -> None:
-    events: list[TeamsEvent] = []
-
-    async def sink(event: TeamsEvent) -> None:
-        events.append(event)
-
-    settings = teams_settings(demo_settings, double)
-    async with running(settings, teams=lambda s: build_teams(s, on_event=sink)) as (url, _):
-        question = ask(double, "How many PTO days do I get after 3 years?", GROUP, "groupChat")
-        assert (await post(url, question, double.sign()))[0] == 200
-        await until(lambda: answers(double, GROUP), "the answer")
-        await until(lambda: any(isinstance(e, AnswerPosted) for e in events), "AnswerPosted")
-        posted = next(e for e in events if isinstance(e, AnswerPosted))
-        answer_id = double.sent(GROUP)[-1]["id"]
-        assert posted.message_id == answer_id
-        feedback = {
-            **ask(double, "", GROUP, "groupChat", user=TOMAS),
-            "type": "invoke",
-            "name": "message/submitAction",
-            "replyToId": answer_id,
-            "value": {
-                "actionName": "feedback",
-                "actionValue": {"reaction": "dislike", "feedback": '{"feedbackText":"Too vague"}'},
-            },
-        }
-        status, body = await post(url, feedback, double.sign())
-        assert (status, body) == (200, {})
-        vote = next(e for e in events if isinstance(e, FeedbackEvent))
-        assert (vote.reply_to_id, vote.reaction, vote.text) == (answer_id, "dislike", "Too vague")
-        assert vote.user.aad_object_id == TOMAS["aadObjectId"]
-        submit = ask(
-            double,
-            "",
-            GROUP,
-            "groupChat",
-            value={"action": "talk_to_human", "request_id": posted.request_id},
-        )
-        assert (await post(url, submit, double.sign()))[0] == 200
-        human = next(e for e in events if isinstance(e, HumanRequest))
-        assert human.request_id == posted.request_id and human.tenant_id == TENANT
-        other_invoke = {**feedback, "id": "inv-2", "name": "adaptiveCard/action", "value": {}}
-        assert await post(url, other_invoke, double.sign()) == (200, {})
-    assert len(answers(double, GROUP)) == 1  # votes and submits post nothing themselves
 
 
 async def test_degraded_answer_carries_a_visible_notice(
     demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
 ) -> None:
-    dead = f"http://127.0.0.1:{unused_port()}/v1"
-    settings = teams_settings(
-        demo_settings,
-        double,
-        models={
-            "tiers": [{"name": "fast", "model": "openai/gpt-x", "api_base": dead, "timeout_s": 2}],
-            "deadline_s": 8,
-        },
-    )
+    dead = f"http://127.0.0.1:{unused_port()}/v1"  # a provider that is down: nothing listens
+    settings = teams_settings(demo_settings, double, dead)
     async with running(settings) as (url, _):
         activity = ask(double, "How many PTO days do I get after 3 years?", GROUP, "groupChat")
         assert (await post(url, activity, double.sign()))[0] == 200
@@ -376,98 +464,6 @@ async def test_degraded_answer_carries_a_visible_notice(
     assert "⚠️ **Degraded mode**" in reply["text"]
     assert re.search(r"⚠️ .*model", reply["text"], re.IGNORECASE)
     _assert_citations_match(reply)
-
-
-def _scripted(answer_of: Callable[[Question], Answer], delay_s: float, deltas: list[str]):
-    async def source(question: Question) -> AsyncIterator[Any]:
-        yield Status("Searching 3 collections…")
-        for delta in deltas:
-            await asyncio.sleep(delay_s)
-            yield TextDelta(delta)
-        await asyncio.sleep(delay_s)
-        yield Final(answer_of(question))
-
-    return source
-
-
-def _scripted_answer(question: Question) -> Answer:
-    return Answer(
-        request_id="scripted00000001",
-        mode=Mode.ANSWER,
-        text="Guests get 24 hours [1] on up to 3 devices [1, 2].",
-        citations=[
-            Citation(1, "c1", "it/wifi-guests.html", "Guest Wi-Fi", "it/wifi-guests.html", None),
-            Citation(2, "c2", "it/vpn-setup.md", "VPN setup", "it/vpn-setup.md", 2),
-        ],
-        model="openai/scripted",
-    )
-
-
-async def test_streaming_sequence_in_a_personal_chat(
-    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
-) -> None:
-    deltas = ["Guests get ", "24 hours [1] ", "on up to 3 devices [1, 2]."]
-    source = _scripted(_scripted_answer, 1.05, deltas)
-    settings = teams_settings(demo_settings, double)
-    async with running(settings, teams=lambda s: build_teams(s, progress=source)) as (url, _):
-        activity = ask(double, "How long does a guest pass last?", PERSONAL, "personal")
-        assert (await post(url, activity, double.sign()))[0] == 200
-        await until(lambda: answers(double, PERSONAL), "the final message")
-    assert double.violations == []
-    stream = [c["activity"] for c in double.sent(PERSONAL)][1:]  # after the typing indicator
-    infos = [next(e for e in a["entities"] if e["type"] == "streaminfo") for a in stream]
-    assert [i["streamType"] for i in infos] == ["informative", *["streaming"] * 3, "final"]
-    assert [i.get("streamSequence") for i in infos[:-1]] == [1, 2, 3, 4]
-    stream_id = double.sent(PERSONAL)[1]["id"]
-    assert all(i["streamId"] == stream_id for i in infos[1:])
-    assert stream[1]["text"] == "Guests get "
-    assert stream[3]["text"] == "".join(deltas).replace("&", "&amp;")
-    final = stream[-1]
-    assert final["text"].startswith("Guests get 24 hours [1] on up to 3 devices [1][2].")
-    _assert_citations_match(final)
-    (message_entity,) = [e for e in final["entities"] if e.get("@type") == "Message"]
-    assert message_entity["additionalType"] == ["AIGeneratedContent"]
-    assert final["channelData"]["feedbackLoopEnabled"] is True
-
-
-async def test_a_slow_answer_is_delivered_proactively(
-    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
-) -> None:
-    source = _scripted(_scripted_answer, 0.8, ["Guests ", "get 24 hours [1]."])
-    settings = teams_settings(demo_settings, double, reply_window_s=1)
-    async with running(settings, teams=lambda s: build_teams(s, progress=source)) as (url, _):
-        activity = ask(double, "How long does a guest pass last?", PERSONAL, "personal")
-        status, _ = await post(url, activity, double.sign())
-        # The turn ended after the typing indicator and the informative update...
-        assert status == 200
-        assert answers(double, PERSONAL) == []
-        sent_in_turn = double.sent(PERSONAL)
-        assert [c["reply_to"] for c in sent_in_turn] == [activity["id"]] * len(sent_in_turn)
-        # ...and the answer arrives later, posted into the conversation (no inbound
-        # activity to reply to) with the reference stored in the database.
-        await until(lambda: answers(double, PERSONAL), "the proactive answer")
-    final = double.sent(PERSONAL)[-1]
-    assert final["reply_to"] is None and final["activity"]["type"] == "message"
-    assert _stream_type(final["activity"]) == "final"
-    assert double.violations == []
-
-
-async def test_one_stream_per_chat_a_second_question_gets_a_plain_reply(
-    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
-) -> None:
-    source = _scripted(_scripted_answer, 1.05, ["Guests ", "get 24 hours [1]."])
-    settings = teams_settings(demo_settings, double)
-    async with running(settings, teams=lambda s: build_teams(s, progress=source)) as (url, _):
-        first = ask(double, "How long does a guest pass last?", PERSONAL, "personal")
-        second = ask(double, "And how many devices?", PERSONAL, "personal")
-        results = await asyncio.gather(
-            post(url, first, double.sign()), post(url, second, double.sign())
-        )
-        assert [status for status, _ in results] == [200, 200]
-        await until(lambda: len(answers(double, PERSONAL)) == 2, "both answers")
-    assert double.violations == []  # Teams never saw a second stream open in the chat
-    finals = [_stream_type(a) for a in answers(double, PERSONAL)]
-    assert sorted(finals, key=str) == [None, "final"]  # one streamed, one plain
 
 
 async def test_the_member_list_is_cached(
@@ -480,3 +476,237 @@ async def test_the_member_list_is_cached(
         await until(lambda n=number: len(answers(double, GROUP)) == n + 1, "the answer")
     paged = [c for c in double.calls if c["path"].endswith(f"{GROUP}/pagedmembers")]
     assert len(paged) == 1  # two members a page: one page, read once for both questions
+
+
+# --- votes, the offer of a person, tickets, agents' replies --------------------------------
+
+
+async def test_feedback_votes_show_in_trace_show_and_a_second_dislike_offers_a_person(
+    service: tuple[str, Services], double: BotFrameworkDouble, tmp_path: Path
+) -> None:
+    url, services = service
+    question = ask(double, "How many PTO days do I get after 3 years?", GROUP, "groupChat")
+    assert (await post(url, question, double.sign()))[0] == 200
+    [answer_call] = await until(lambda: sent_with(double, GROUP, "Request "), "the answer")
+    request_id = request_id_in(answer_call["activity"])
+    votes = [(PRIYA, "like"), (TOMAS, "dislike"), (PRIYA, "dislike")]  # Priya changes her mind
+    for user, reaction in votes:
+        status, body = await post(
+            url, feedback(double, answer_call["id"], reaction, user), double.sign()
+        )
+        assert (status, body) == (200, {})
+    # Two 👎 in the chat: a person is offered, once, with the button to ask for one.
+    [offer] = await until(lambda: sent_with(double, GROUP, OFFER_HUMAN_TEXT), "the offer")
+    assert [a["data"] for a in card_actions(offer["activity"])] == [
+        {"action": "talk_to_human", "request_id": request_id}
+    ]
+    status, _ = await post(
+        url, feedback(double, answer_call["id"], "dislike", STRANGER), double.sign()
+    )
+    assert status == 200
+    # Feedback on a message that shows no answer (the offer itself) stores nothing.
+    assert (await post(url, feedback(double, offer["id"], "dislike", TOMAS), double.sign()))[
+        0
+    ] == 200
+    await asyncio.sleep(0.5)
+    assert len(sent_with(double, GROUP, OFFER_HUMAN_TEXT)) == 1
+
+    done = await cli(
+        tmp_path, config_file(tmp_path, services.settings), "trace", "show", request_id, "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    stored = sorted((v["user"], v["value"]) for v in json.loads(done.stdout)["feedback"])
+    assert stored == sorted(
+        [(PRIYA["aadObjectId"], -1), (TOMAS["aadObjectId"], -1), (STRANGER["aadObjectId"], -1)]
+    )
+
+
+async def test_talk_to_a_human_opens_one_ticket_and_the_agents_reply_reaches_the_chat(
+    service: tuple[str, Services], double: BotFrameworkDouble, tmp_path: Path
+) -> None:
+    url, services = service
+    config = config_file(tmp_path, services.settings)
+    question = ask(double, WIFI, GROUP, "groupChat", mention=True)
+    assert (await post(url, question, double.sign()))[0] == 200
+    [answer_call] = await until(lambda: sent_with(double, GROUP, "Request "), "the answer")
+    answer = answer_call["activity"]
+    request_id = request_id_in(answer)
+    assert card_actions(answer)[0]["title"] == "Talk to a human"
+    click = press(double, "talk_to_human", request_id, TOMAS)
+    assert (await post(url, click, double.sign()))[0] == 200
+    assert (await post(url, click, double.sign()))[0] == 200  # Teams redelivers the submit
+    again = press(double, "talk_to_human", request_id, PRIYA)  # another click, another person
+    assert (await post(url, again, double.sign()))[0] == 200
+    [notice] = await until(lambda: sent_with(double, GROUP, "ticket AD-1"), "the ticket notice")
+    assert "A person will follow up" in notice["activity"]["text"]
+
+    listed = await cli(tmp_path, config, "tickets", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [t["key"] for t in json.loads(listed.stdout)] == ["AD-1"]
+    shown = await cli(tmp_path, config, "tickets", "show", "AD-1", "--json")
+    ticket = json.loads(shown.stdout)
+    assert ticket["content"]["question"] == WIFI
+    assert ticket["content"]["asker"]["platform"] == "teams"
+    assert ticket["content"]["asker"]["user_id"] == TOMAS["aadObjectId"]
+    link = ticket["content"]["conversation"]["link"]
+    assert link.startswith("https://teams.microsoft.com/l/message/19%3Agroup-chat-priya-tomas")
+    assert f"/{question['id']}?" in link and "contextType" in link
+
+    # The agent answers from the command line: posted into the chat, outside any turn.
+    replied = await cli(
+        tmp_path, config, "tickets", "reply", "AD-1", "Your pass is at the front desk.",
+        "--as", "Kim", "--json",
+    )  # fmt: skip
+    assert replied.returncode == 0, replied.stderr
+    assert [m["delivery"] for m in json.loads(replied.stdout)["messages"]] == ["delivered"]
+    [reply] = sent_with(double, GROUP, "front desk")
+    assert "Kim" in reply["activity"]["text"] and "AD-1" in reply["activity"]["text"]
+    assert reply["reply_to"] is None  # a proactive message into the conversation
+    said = await cli(tmp_path, config, "say", request_id, "IT will call you today.", "--json")
+    assert said.returncode == 0, said.stderr
+    assert json.loads(said.stdout)["platform"] == "teams"
+    [say] = sent_with(double, GROUP, "IT will call you today.")
+    assert json.loads(said.stdout)["message_id"] == say["id"]
+    unconfigured = await cli(tmp_path, config, "say", request_id, "Hi", MICROSOFT_APP_PASSWORD="")
+    assert_usage_error(unconfigured, "MICROSOFT_APP_PASSWORD")
+    assert double.violations == []
+
+
+async def test_outside_a_turn_a_surface_posts_and_updates_with_the_stored_reference(
+    service: tuple[str, Services], double: BotFrameworkDouble
+) -> None:
+    from adapters.teams.sdk import BotFrameworkConfig, BotFrameworkTransport
+    from adapters.teams.store import TeamsStore
+    from adapters.teams.surface import TeamsSurfaces
+    from core.conversation.messages import TextMessage
+    from core.conversation.ports import Unreachable
+    from core.conversation.types import ConversationRef
+
+    url, services = service
+    question = ask(double, WIFI, GROUP, "groupChat", mention=True)
+    assert (await post(url, question, double.sign()))[0] == 200
+    await until(lambda: answers(double, GROUP), "the answer")
+    transport = BotFrameworkTransport(
+        BotFrameworkConfig(APP_ID, PASSWORD, double.metadata_url, double.token_url)
+    )
+    surfaces = TeamsSurfaces(lambda: transport, TeamsStore(services.engine))
+    where = ConversationRef("teams", TENANT, GROUP)
+    surface = await surfaces.open(where)
+    posted = await surface.post(where, TextMessage("The VPN is down until 3 pm.", "r-1"))
+    assert posted is not None
+    assert await surface.update(where, posted, TextMessage("The VPN is back.", "r-1"))
+    [put] = [c for c in double.calls if c["method"] == "PUT"]
+    assert put["path"].endswith(f"/activities/{posted}") and put["conversation_id"] == GROUP
+    assert "The VPN is back." in put["activity"]["text"]
+    with pytest.raises(Unreachable, match="never spoken to there"):
+        await surfaces.open(ConversationRef("teams", TENANT, "19:unknown@thread.v2"))
+
+
+# --- streaming, time limits ----------------------------------------------------------------
+
+
+async def test_streaming_sequence_in_a_personal_chat_with_the_models_words(
+    demo_settings: Settings, double: BotFrameworkDouble, paced: ModelServer, teams_env: None
+) -> None:
+    async with running(teams_settings(demo_settings, double, paced.url)) as (url, services):
+        activity = ask(double, WIFI, PERSONAL, "personal")
+        assert (await post(url, activity, double.sign()))[0] == 200
+        await until(lambda: answers(double, PERSONAL), "the final message")
+        await services.traces.flush()
+        final = answers(double, PERSONAL)[0]
+        trace = await services.traces.get(request_id_in(final))
+    assert double.violations == []
+    stream = [c["activity"] for c in double.sent(PERSONAL)][1:]  # after the typing indicator
+    infos = [next(e for e in a["entities"] if e["type"] == "streaminfo") for a in stream]
+    kinds = [i["streamType"] for i in infos]
+    assert kinds[0] == "informative" and kinds[-1] == "final"
+    streaming = [a["text"] for a, kind in zip(stream, kinds, strict=True) if kind == "streaming"]
+    assert len(streaming) >= 2  # the model's words arrived as they were written
+    assert streaming[0] and streaming[-1].startswith("According to the sources")
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(streaming))
+    assert kinds.index("streaming") > kinds.index("informative")
+    assert [i["streamSequence"] for i in infos[:-1]] == list(range(1, len(infos)))
+    stream_id = double.sent(PERSONAL)[1]["id"]
+    assert all(i["streamId"] == stream_id for i in infos[1:])
+    # The final message is the checked answer: the streamed text, cited, labelled.
+    assert final["text"].startswith(streaming[-1].split(" See also")[0])
+    _assert_citations_match(final)
+    (message_entity,) = [e for e in final["entities"] if e.get("@type") == "Message"]
+    assert message_entity["additionalType"] == ["AIGeneratedContent"]
+    assert final["channelData"]["feedbackLoopEnabled"] is True
+    assert trace["progress"]["deltas"] >= 2 and "revised_after_check" not in trace["notices"]
+
+
+async def test_a_draft_cut_midway_is_followed_not_unsaid_and_the_final_says_revised(
+    demo_settings: Settings, double: BotFrameworkDouble, paced: ModelServer, teams_env: None
+) -> None:
+    paced.set_pacing("fast", first_token_ms=100, tokens_per_s=4)
+    paced.script("fast", "cut:6")  # the model fails after six words; the next tier answers
+    async with running(teams_settings(demo_settings, double, paced.url)) as (url, _):
+        activity = ask(double, WIFI, PERSONAL, "personal")
+        assert (await post(url, activity, double.sign()))[0] == 200
+        await until(lambda: answers(double, PERSONAL), "the final message")
+    assert double.violations == []  # every streamed text extended the one before
+    streamed = [
+        c["activity"]["text"]
+        for c in double.sent(PERSONAL)
+        if _stream_type(c["activity"]) == "streaming"
+    ]
+    assert "Checking again" in streamed[-1]
+    final = answers(double, PERSONAL)[0]
+    assert "Checking again" not in final["text"]  # the final message replaced the draft
+    assert "revised" in final["text"].lower()
+
+
+async def test_group_chat_gets_the_final_message_only(
+    demo_settings: Settings, double: BotFrameworkDouble, paced: ModelServer, teams_env: None
+) -> None:
+    async with running(teams_settings(demo_settings, double, paced.url)) as (url, _):
+        activity = ask(double, WIFI, GROUP, "groupChat", mention=True)
+        assert (await post(url, activity, double.sign()))[0] == 200
+        await until(lambda: answers(double, GROUP), "the answer")
+    assert [c["activity"]["type"] for c in double.sent(GROUP)] == ["typing", "message"]
+    final = answers(double, GROUP)[0]
+    assert _stream_type(final) is None and final["text"].startswith("According to the sources")
+    _assert_citations_match(final)
+
+
+async def test_a_slow_answer_is_delivered_proactively(
+    demo_settings: Settings, double: BotFrameworkDouble, paced: ModelServer, teams_env: None
+) -> None:
+    paced.set_pacing("fast", first_token_ms=2500, tokens_per_s=20)
+    settings = teams_settings(demo_settings, double, paced.url, reply_window_s=1)
+    async with running(settings) as (url, _):
+        activity = ask(double, WIFI, PERSONAL, "personal")
+        status, _ = await post(url, activity, double.sign())
+        # The turn ended after the typing indicator and the informative update, without the
+        # answer (the model's first words come 2.5 s later)...
+        assert status == 200
+        assert answers(double, PERSONAL) == []
+        first = double.sent(PERSONAL)[0]
+        assert first["activity"]["type"] == "typing" and first["reply_to"] == activity["id"]
+        # ...which arrives later, posted into the conversation (no inbound activity to reply
+        # to) with the conversation's reference.
+        await until(lambda: answers(double, PERSONAL), "the proactive answer")
+    final = double.sent(PERSONAL)[-1]
+    assert final["reply_to"] is None and final["activity"]["type"] == "message"
+    assert _stream_type(final["activity"]) == "final"
+    assert any(_stream_type(c["activity"]) == "streaming" and c["reply_to"] is None
+               for c in double.sent(PERSONAL))  # fmt: skip
+    assert double.violations == []
+
+
+async def test_one_stream_per_chat_a_second_question_gets_a_plain_reply(
+    demo_settings: Settings, double: BotFrameworkDouble, paced: ModelServer, teams_env: None
+) -> None:
+    async with running(teams_settings(demo_settings, double, paced.url)) as (url, _):
+        first = ask(double, WIFI, PERSONAL, "personal")
+        second = ask(double, "How many devices can use one guest pass?", PERSONAL, "personal")
+        results = await asyncio.gather(
+            post(url, first, double.sign()), post(url, second, double.sign())
+        )
+        assert [status for status, _ in results] == [200, 200]
+        await until(lambda: len(answers(double, PERSONAL)) == 2, "both answers")
+    assert double.violations == []  # Teams never saw a second stream open in the chat
+    finals = [_stream_type(a) for a in answers(double, PERSONAL)]
+    assert sorted(finals, key=str) == [None, "final"]  # one streamed, one plain

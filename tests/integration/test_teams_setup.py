@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
 from adapters.teams.icons import draw_color, draw_outline, png_info
 from adapters.teams.package import MANIFEST_DIR, validate_manifest
-from tests.support.cli import assert_usage_error, run
+from tests.support.cli import REPO, assert_usage_error, run
 
 APP_ID = "6b1f7c2e-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
 TEAMS_ENV = {
@@ -85,8 +86,12 @@ def _alphas(png: bytes) -> set[int]:
 
 
 def test_config_check_reports_teams_and_masks_the_password(tmp_path: Path) -> None:
+    """On the README's example configuration (section "Connect to Teams")."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Connect to Teams") : readme.index("## Streaming")]
+    [example] = re.findall(r"```yaml\n(.*?)```", section, re.S)
     config = tmp_path / "answerdesk.yaml"
-    config.write_text("teams:\n  reply_window_s: 10\n  allowed_tenants: []\n")
+    config.write_text(example)
     env = {"ANSWERDESK_CONFIG": str(config), **TEAMS_ENV}
     done = run(tmp_path, "config", "check", env=env)
     assert done.returncode == 0, done.stderr

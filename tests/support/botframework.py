@@ -14,9 +14,12 @@ One server plays every Microsoft endpoint the bot talks to:
   refused with 401 unless it carries a bearer token the token endpoint issued:
   ``POST /v3/conversations/{id}/activities`` (send), ``POST …/activities/{replyToId}``
   (reply), ``PUT …/activities/{id}`` (update), ``GET /v3/conversations/{id}/members``,
-  ``GET …/members/{memberId}`` (404 ``MemberNotFoundInConversation`` when unknown) and
+  ``GET …/members/{memberId}`` (404 ``MemberNotFoundInConversation`` when unknown),
   ``GET /v3/conversations/{id}/pagedmembers?pageSize=&continuationToken=`` — pages hold at
-  most :attr:`BotFrameworkDouble.max_page` members, so paging is always exercised.
+  most :attr:`BotFrameworkDouble.max_page` members, so paging is always exercised — and
+  ``POST /v3/conversations`` (create a conversation: Teams accepts a 1:1 chat of the bot
+  with one member, ``isGroup: false``, and answers with the chat's id, the same for the same
+  member every time; recorded in :attr:`BotFrameworkDouble.created`).
 
 Teams' streaming protocol is enforced as Teams does (1:1 chats only): a ``typing`` activity
 with a ``streaminfo`` entity starts a stream (``streamSequence`` 1, no ``streamId``; the
@@ -72,6 +75,7 @@ class BotFrameworkDouble(ThreadedServer):
         self.token_requests: list[dict[str, str]] = []
         self.rosters: dict[str, list[dict[str, Any]]] = {}
         self._streams: dict[str, dict[str, Any]] = {}  # conversation → open stream
+        self.created: list[dict[str, Any]] = []  # conversations the bot created
 
     # --- set-up and inspection -----------------------------------------------------------
 
@@ -97,6 +101,7 @@ class BotFrameworkDouble(ThreadedServer):
             self.violations.clear()
             self.rosters.clear()
             self._streams.clear()
+            self.created.clear()
 
     def add_roster(self, conversation_id: str, members: list[dict[str, Any]]) -> None:
         self.rosters[conversation_id] = members
@@ -139,6 +144,7 @@ class BotFrameworkDouble(ThreadedServer):
         app.router.add_get("/v1/.well-known/openidconfiguration", self._metadata)
         app.router.add_get("/v1/.well-known/keys", self._keys)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        app.router.add_post("/teams/v3/conversations", self._create)
         base = "/teams/v3/conversations/{conversation}"
         app.router.add_post(base + "/activities", self._send)
         app.router.add_post(base + "/activities/{activity}", self._send)
@@ -269,6 +275,29 @@ class BotFrameworkDouble(ThreadedServer):
             open_stream["text"] = text
         open_stream.update(sequence=sequence, kind=kind)
         return None, open_stream["id"]
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return self._unauthorized()
+        parameters = await request.json()
+        members = parameters.get("members") or []
+        tenant = parameters.get("tenantId") or (
+            (parameters.get("channelData") or {}).get("tenant") or {}
+        ).get("id")
+        if parameters.get("isGroup") or len(members) != 1 or not members[0].get("id"):
+            problem = "Teams creates 1:1 chats: isGroup false and exactly one member"
+        elif not tenant or not (parameters.get("bot") or {}).get("id"):
+            problem = "the tenant and the bot are required"
+        else:
+            problem = None
+        if problem:
+            self.violations.append(problem)
+            return web.json_response(
+                {"error": {"code": "BadArgument", "message": problem}}, status=400
+            )
+        conversation = f"a:1on1-{members[0]['id']}"
+        self.created.append({"id": conversation, "parameters": parameters})
+        return web.json_response({"id": conversation}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

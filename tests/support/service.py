@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import Settings
-from bot.wiring import Services, TeamsParts, build_services
+from bot.wiring import Services, build_services
 from tests.support.model_server import unused_port
 
 
 @asynccontextmanager
-async def running(
-    settings: Settings, teams: Callable[[Services], TeamsParts] | None = None
-) -> AsyncIterator[tuple[str, Services]]:
-    """Build the services, serve `create_app` on 127.0.0.1; yields (base URL, services).
-    `teams` builds the Teams parts (e.g. `build_teams` with a scripted progress source)."""
+async def running(settings: Settings) -> AsyncIterator[tuple[str, Services]]:
+    """Build the services, serve `create_app` on 127.0.0.1; yields (base URL, services)."""
     services = await build_services(settings)
-    runner = web.AppRunner(create_app(services, teams=teams(services) if teams else None))
+    runner = web.AppRunner(create_app(services))
     await runner.setup()
     port = unused_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()

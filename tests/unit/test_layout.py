@@ -1,11 +1,14 @@
 """The layout's promises (ARCHITECTURE §1, §7a), checked on the source: core/ knows no
-platform, and the Slack adapter leaves conversation decisions to core/conversation."""
+platform, the chat adapters leave conversation decisions to core/conversation, and only
+adapters/teams/sdk.py imports the Bot Framework SDK."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PLATFORM_PACKAGES = ("adapters", "bot", "slack_sdk", "slack_bolt", "aiohttp", "botbuilder")
@@ -34,8 +37,9 @@ def test_core_imports_no_platform_framework_or_outer_layer() -> None:
             assert name.split(".")[0] not in PLATFORM_PACKAGES, f"{path}: imports {name}"
 
 
-def test_the_slack_adapter_opens_no_tickets_and_decides_no_offers() -> None:
-    found = list(modules("adapters/slack"))
+@pytest.mark.parametrize("adapter", ["adapters/slack", "adapters/teams"])
+def test_the_chat_adapters_open_no_tickets_and_decide_no_offers(adapter: str) -> None:
+    found = list(modules(adapter))
     assert any(path.name == "bot.py" for path, _ in found)
     for path, tree in found:
         assert "core.tickets" not in imported(tree), path
@@ -44,7 +48,16 @@ def test_the_slack_adapter_opens_no_tickets_and_decides_no_offers() -> None:
             assert name not in {"TicketRequest", "TicketProvider"}, f"{path}: uses {name}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 # The conversation store's decisions (votes counted, offers claimed) are
-                # core/conversation's; the adapter only claims its own event ids.
+                # core/conversation's; the adapter only claims its own event ids (handed a
+                # claim function by the composition root).
                 assert node.func.attr not in {"vote", "claim", "record"}, (
                     f"{path}: {node.func.attr}"
                 )
+
+
+def test_only_the_sdk_module_imports_botbuilder() -> None:
+    for folder in ("adapters", "bot", "core"):
+        for path, tree in modules(folder):
+            sdk = {n for n in imported(tree) if n.split(".")[0] in ("botbuilder", "botframework")}
+            if path != REPO / "adapters/teams/sdk.py":
+                assert not sdk, f"{path}: imports {sdk}"

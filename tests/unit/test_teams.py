@@ -1,9 +1,10 @@
-"""The Teams adapter's pure parts: rendering, activity parsing, the streaming sender, setup."""
+"""The Teams adapter's pure parts: rendering, activity parsing, links, the streaming reply,
+the identity port's fail-closed rules, setup."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,11 +17,15 @@ from adapters.teams.activities import (
     strip_mentions,
     tenant_of,
 )
-from adapters.teams.identity import TeamsIdentity
-from adapters.teams.render import render_answer, split_markers
+from adapters.teams.identity import Rosters, TeamsIdentity
+from adapters.teams.links import conversation_link
+from adapters.teams.render import render_answer, render_message, split_markers
 from adapters.teams.setup import teams_setup
-from adapters.teams.streaming import Final, Status, TeamsStream, TextDelta
+from adapters.teams.streaming import REVISING, StreamingReply
 from core.answering.types import Answer, Citation, Mode, Notice
+from core.conversation.messages import Action, AnswerMessage, Progress, TextMessage
+from core.conversation.people import People
+from core.conversation.types import ChatUser, ConversationKind, ConversationRef
 from core.directory import PlatformIdentity, unknown
 
 BOT = "28:bot"
@@ -57,6 +62,20 @@ def test_citation_entity_positions_match_the_markers_in_the_text() -> None:
     card = activity["attachments"][0]["content"]
     assert card["version"] == "1.5" and card["actions"][0]["title"] == "Talk to a human"
     assert card["actions"][0]["data"] == {"action": "talk_to_human", "request_id": "req123"}
+    assert len(card["actions"]) == 1  # the private answer only when it is offered
+    offered = render_message(AnswerMessage(_answer(), offer_private=True))
+    private = offered["attachments"][0]["content"]["actions"][1]
+    assert private["data"] == {"action": "private_answer", "request_id": "req123"}
+
+
+def test_text_messages_carry_the_request_and_the_offer_of_a_person_its_button() -> None:
+    offer = render_message(TextMessage("Want a person?", "req9", offer_human=True))
+    assert offer["text"] == "Want a person?\n\n*Request req9*"
+    [action] = offer["attachments"][0]["content"]["actions"]
+    assert action["data"] == {"action": "talk_to_human", "request_id": "req9"}
+    agent = render_message(TextMessage("💬 **Kim**: <at>All</at> see [AD-1](https://x.example)"))
+    assert "attachments" not in agent and "<at>" not in agent["text"]
+    assert "[AD-1](https://x.example)" in agent["text"]  # markdown links stay
 
 
 def test_notices_are_marked_and_quotes_are_not_labelled_ai() -> None:
@@ -149,46 +168,119 @@ def test_card_submit_parsing() -> None:
     submit = _activity(value={"action": "talk_to_human", "request_id": "r1"}, text="")
     event = parse_card_submit(submit)
     assert event is not None and event.request_id == "r1" and event.tenant_id == "t-1"
-    assert parse_card_submit(_activity(value={"action": "other"})) is None
+    assert event.action is Action.HUMAN
+    assert event.user.chat_user("t-1") == ChatUser("abc-1", ("t-1",))  # by Entra object id
+    private = parse_card_submit(
+        {**submit, "value": {"action": "private_answer", "request_id": "r"}}
+    )
+    assert private is not None and private.action is Action.PRIVATE
+    assert parse_card_submit(_activity(value={"action": "other", "request_id": "r"})) is None
     assert parse_message(submit) is None  # a submit is never a question
 
 
-async def _source(items: list[Any]) -> AsyncIterator[Any]:
-    for item in items:
-        yield item
+def test_a_message_becomes_a_turn_with_a_reference_to_its_conversation() -> None:
+    activity = _activity(
+        text="hello",
+        serviceUrl="https://smba.example/teams/",
+        channelData={"tenant": {"id": "T-1"}, "team": {"id": "19:t", "aadGroupId": "g-1"}},
+        conversation={"id": "19:c;messageid=17", "conversationType": "channel"},
+    )
+    turn = parse_message(activity).turn()  # type: ignore[union-attr]
+    assert (turn.where.platform, turn.where.tenant, turn.where.conversation) == (
+        "teams", "t-1", "19:c;messageid=17",
+    )  # fmt: skip
+    assert turn.where.message == "1" and turn.where.thread == ""
+    assert turn.where.extra == {
+        "conversation_type": "channel",
+        "service_url": "https://smba.example/teams/",
+        "team_id": "19:t",
+        "team_group_id": "g-1",
+    }
+    assert turn.asker == ChatUser("abc-1", ("t-1",)) and turn.text == "hello"
+
+
+def test_links_back_to_a_group_chat_message_and_a_channel_thread_none_to_a_1_1_chat() -> None:
+    group = ConversationRef("teams", "t-1", "19:abc@thread.v2", message="1700000000123")
+    assert conversation_link(group) == (
+        "https://teams.microsoft.com/l/message/19%3Aabc%40thread.v2/1700000000123"
+        "?tenantId=t-1&context=%7B%22contextType%22%3A%22chat%22%7D"
+    )
+    channel = ConversationRef(
+        "teams", "t-1", "19:chan@thread.tacv2;messageid=1700000000001",
+        message="1700000000555", extra={"team_group_id": "g-1"},
+    )  # fmt: skip
+    assert conversation_link(channel) == (
+        "https://teams.microsoft.com/l/message/19%3Achan%40thread.tacv2/1700000000001"
+        "?tenantId=t-1&parentMessageId=1700000000001&groupId=g-1"
+    )
+    assert conversation_link(ConversationRef("teams", "t-1", "a:1xyz", message="5")) is None
+
+
+class _Surface:
+    """What a reply sends, as Teams' connector would see it."""
+
+    def __init__(self, refuse_after: int | None = None) -> None:
+        self.sent: list[dict] = []
+        self.released = False
+        self._refuse_after = refuse_after
+
+    async def send(self, where: ConversationRef, activity: dict) -> str:
+        if self._refuse_after is not None and len(self.sent) >= self._refuse_after:
+            raise RuntimeError("403 ContentStreamNotAllowed")  # the user pressed Stop
+        self.sent.append(activity)
+        return "s1"
+
+    async def post_answer(self, where: ConversationRef, activity: dict, request_id: str) -> str:
+        self.sent.append(activity)
+        return "final-1"
+
+    def release_stream(self) -> None:
+        self.released = True
+
+
+def _info(activity: dict) -> dict | None:
+    return next((e for e in activity["entities"] if e.get("type") == "streaminfo"), None)
+
+
+WHERE = ConversationRef("teams", "t", "a:1")
+
+
+async def test_a_stream_informs_then_streams_the_growing_text_then_ends_with_the_answer() -> None:
+    surface = _Surface()
+    reply = StreamingReply(surface, WHERE, interval_s=0)  # type: ignore[arg-type]
+    for step in (Progress(status="Searching"), Progress(delta="PTO <b>"), Progress(delta="is")):
+        await reply.progress(step)
+    await reply.progress(Progress(status="late"))  # informative only before the text
+    assert await reply.finish(AnswerMessage(_answer(), offer_private=False)) == "final-1"
+    infos = [_info(a) for a in surface.sent]
+    assert [i["streamType"] for i in infos] == ["informative", "streaming", "streaming", "final"]
+    assert [i.get("streamSequence") for i in infos[:3]] == [1, 2, 3]
+    assert all(i["streamId"] == "s1" for i in infos[1:])
+    assert [a["text"] for a in surface.sent[1:3]] == ["PTO &lt;b&gt;", "PTO &lt;b&gt;is"]
+    assert surface.released
+
+
+async def test_a_restart_is_followed_not_unsaid_and_text_waits_for_the_interval() -> None:
+    surface = _Surface()
+    reply = StreamingReply(surface, WHERE, interval_s=0.2)  # type: ignore[arg-type]
+    await reply.progress(Progress(delta="Draft one"))  # the first words at once
+    await reply.progress(Progress(restart=True))
+    await reply.progress(Progress(delta="Second"))
+    assert len(surface.sent) == 1  # within the interval: held back...
+    await asyncio.sleep(0.3)
+    assert surface.sent[-1]["text"] == "Draft one" + REVISING + "Second"  # ...then shown
+    await reply.finish(AnswerMessage(_answer(), offer_private=False))
+    assert _info(surface.sent[-1])["streamType"] == "final"
 
 
 async def test_a_refused_stream_still_delivers_the_final_answer_unstreamed() -> None:
-    sent: list[dict] = []
-
-    async def send(activity: dict) -> str:
-        sent.append(activity)
-        if activity["type"] == "typing" and len(sent) > 1:
-            raise RuntimeError("403 ContentStreamNotAllowed")  # the user pressed Stop
-        return "s1"
-
-    stream = TeamsStream(send, interval_s=0)
-    answer, _ = await stream.run(
-        _source([Status("Searching"), TextDelta("PTO "), TextDelta("is"), Final(_answer())])
-    )
-    assert answer.request_id == "req123"
-    assert [a["type"] for a in sent] == ["typing", "typing", "message"]
-    assert all(e.get("type") != "streaminfo" for e in sent[-1]["entities"])
-
-
-async def test_status_after_text_is_not_sent_and_unchanged_text_not_resent() -> None:
-    sent: list[dict] = []
-
-    async def send(activity: dict) -> str:
-        sent.append(activity)
-        return "s1"
-
-    await TeamsStream(send, interval_s=0).run(
-        _source([TextDelta("A"), Status("late"), TextDelta(""), Final(_answer())])
-    )
-    infos = [next(e for e in a["entities"] if e["type"] == "streaminfo") for a in sent]
-    assert [i["streamType"] for i in infos] == ["streaming", "final"]
-    assert infos[1]["streamId"] == "s1"
+    surface = _Surface(refuse_after=1)
+    reply = StreamingReply(surface, WHERE, interval_s=0)  # type: ignore[arg-type]
+    for step in (Progress(status="Searching"), Progress(delta="PTO "), Progress(delta="is")):
+        await reply.progress(step)
+    await reply.finish(AnswerMessage(_answer(), offer_private=False))
+    assert [a["type"] for a in surface.sent] == ["typing", "message"]
+    assert _info(surface.sent[-1]) is None  # an ordinary message: the stream was refused
 
 
 class _Directory:
@@ -196,30 +288,41 @@ class _Directory:
         return unknown()
 
 
-class _Roster:
+class _Connector:
     def __init__(self, members: list[dict] | Exception) -> None:
         self._members = members
+        self.calls = 0
 
     async def members(self) -> list[dict]:
+        self.calls += 1
         if isinstance(self._members, Exception):
             raise self._members
         return self._members
 
     async def member(self, user_id: str) -> dict | None:
-        return None
+        raise LookupError("MemberNotFoundInConversation")
 
 
 async def test_unknown_members_fail_closed_and_an_unreadable_roster_means_public() -> None:
-    identity = TeamsIdentity(_Directory(), member_cache_ttl_s=60)  # type: ignore[arg-type]
-    roster = _Roster([{"id": "29:1a-B_c"}, {"id": "29:x", "email": "Ada@X.example"}])
-    audience = await identity.members_of(roster, "t", "19:c", "groupChat")  # type: ignore[arg-type]
+    people = People(_Directory(), audience_ttl_s=60)  # type: ignore[arg-type]
+    roster = _Connector(
+        [{"id": "29:1a-B_c"}, {"id": "29:x", "aadObjectId": "X", "email": "Ada@X.example"}]
+    )
+    identity = TeamsIdentity(roster, Rosters(60))  # type: ignore[arg-type]
+    group = ConversationRef("teams", "t", "19:c", extra={"conversation_type": "groupChat"})
+    info = await identity.describe(group)
+    assert info is not None and info.kind is ConversationKind.PRIVATE
+    assert info.members == ("29:1a-B_c", "x")
+    audience = await people.audience(identity, group, ("t",))
     assert audience.kind == "members" and "ada@x.example" in audience.members
-    unknown_member = next(m for m in audience.members if m.startswith("unknown-teams-member"))
     # One placeholder per unknown member, so the audience can never widen to `public` + them.
-    assert unknown_member == "unknown-teams-member-29-1a-b_c@invalid"
-    broken = await identity.members_of(_Roster(OSError()), "t", "19:d", "groupChat")  # type: ignore[arg-type]
-    assert broken.kind == "public"
-    assert (await identity.members_of(roster, "t", "a:1", "personal")).kind == "dm"  # type: ignore[arg-type]
+    assert "unknown-teams-member-29:1a-b_c@invalid" in audience.members
+    assert roster.calls == 1  # the member list gave the emails: no lookup per member
+    broken = TeamsIdentity(_Connector(OSError()), Rosters(60))  # type: ignore[arg-type]
+    assert await broken.describe(ConversationRef("teams", "t", "19:d")) is None  # → public
+    assert await broken.email_of(ChatUser("29:y", ("t",))) is None
+    personal = await identity.describe(ConversationRef("teams", "t", "a:1"))
+    assert personal is not None and personal.kind is ConversationKind.DIRECT
 
 
 def test_setup_reasons() -> None:
