@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.db.engine import sessionmaker
+from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import ConversationClaim, Feedback, PostedAnswerRow
 from core.conversation.types import ConversationRef, PostedAnswer, Vote
 
@@ -19,7 +17,7 @@ from core.conversation.types import ConversationRef, PostedAnswer, Vote
 class SqlConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert = upsert_insert(engine)
 
     async def record(self, posted: PostedAnswer) -> None:
         where = posted.where

@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.db.engine import sessionmaker
+from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import Ticket, TicketMessage
 from core.handoff.types import (
     Delivered,
@@ -45,7 +43,7 @@ class DbTicketQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
         self._postgres = engine.dialect.name == "postgresql"
-        self._insert = pg_insert if self._postgres else sqlite_insert
+        self._insert = upsert_insert(engine)
 
     # --- tickets ----------------------------------------------------------------------
 

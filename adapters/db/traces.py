@@ -20,11 +20,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.db.engine import sessionmaker
+from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import TraceRow
 from core.answering.redaction import mentions_personal_data
 
@@ -205,7 +203,7 @@ class BufferedTraceWriter:
             return True
         batch = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
         rows = [_row(trace) for trace in batch]
-        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+        insert = upsert_insert(self._engine)
         try:
             async with self._sessions() as session, session.begin():
                 stmt = insert(TraceRow).values(rows)
