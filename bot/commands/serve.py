@@ -118,12 +118,12 @@ async def _warm_up(services: Any) -> None:
     import gc
 
     await asyncio.to_thread(services.embedder.embed, ["warm-up"])
-    await services.answers.warm_up()
-    if services.settings.models.tiers:
+    await services.answers.warm_up()  # reads which release is active, too
+    tiers = services.answers.active.config.tiers
+    if tiers:
         from adapters.llm.litellm_client import warm_up
-        from bot.wiring import answer_config
 
-        await warm_up(answer_config(services.settings).tiers)
+        await warm_up(tiers)
     gc.collect()
     gc.freeze()
 
