@@ -17,6 +17,7 @@ from bot.commands import (
     eval,
     ingest,
     maintenance,
+    release,
     say,
     search,
     serve,
@@ -48,6 +49,7 @@ COMMANDS = (
     maintenance,
     admin,
     eval,
+    release,
     teams,
 )
 

@@ -89,7 +89,14 @@ async def purge(services: Services, params: dict[str, Any]) -> dict:
     )
 
 
+async def release_gate(services: Services, params: dict[str, Any]) -> dict:
+    from bot.release_gate import gate
+
+    return await gate(services, params)
+
+
 OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], Awaitable[Any]]] = {
+    "release_gate": release_gate,
     "ingest": ingest,
     "search": search,
     "ask": ask,

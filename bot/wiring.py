@@ -263,28 +263,33 @@ class ReleaseAnswers:
         system_prompt: str | None = None,
         traces: TraceSink | None = None,
         tickets: TicketProvider | None = None,
+        cache: bool = True,
     ) -> AnswerService:
         """The answer service for `settings` (a release's, see `with_release`); `release`
-        is its id (default: computed from the settings' release sections)."""
+        is its id (default: computed from the settings' release sections). `traces`,
+        `tickets` and `cache=False` are for evaluations and probes."""
         config = answer_config(settings, release=release, system_prompt=system_prompt)
         c = settings.cache
-        cache = SemanticCache(
+        semantic = SemanticCache(
             self.cache_store,
-            CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
+            CacheConfig(c.enabled and cache, c.similarity_threshold, c.ttl_s, c.candidates),
             config.release,
             {tier.name: tier.allowed_classifications for tier in config.tiers},
         )
         return AnswerService(
-            self.retriever.configured(retrieval_config(settings.retrieval)),
+            self.retriever_for(settings),
             self.directory,
             _model_client(settings),
             traces or self.traces,
             config,
-            cache=cache,
+            cache=semantic,
             tickets=tickets or self.tickets,
             memory=self.memory,
             versions=self.versions,
         )
+
+    def retriever_for(self, settings: Settings) -> Retriever:
+        return self.retriever.configured(retrieval_config(settings.retrieval))
 
     def for_content(self, content: dict[str, Any], release: str, **parts: Any) -> AnswerService:
         settings, prompt = with_release(self.settings, content)

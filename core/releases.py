@@ -65,6 +65,10 @@ def release_for(state: ReleaseState, conversation: str | None) -> str | None:
     return state.canary if canary_bucket(state.canary, key) < state.share else state.active
 
 
+def _answering(state: ReleaseState) -> tuple[str | None, str | None, int]:
+    return state.active, state.canary, state.share
+
+
 @dataclass(frozen=True, slots=True)
 class _View:
     state: ReleaseState
@@ -126,7 +130,7 @@ class ReleaseSwitch:
             self._checked = time.monotonic()
             try:
                 state = await self._source.state()
-                if state == self._view.state:
+                if _answering(state) == _answering(self._view.state):
                     return
                 self._view = await self._switch(state)
             except Exception as exc:  # the releases answering now keep answering

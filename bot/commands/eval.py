@@ -104,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         load_policy(library.acl)  # a bad reference ACL stops the run before it starts
     runs = [_Run(label, settings) for label, settings in _configurations(args.configs)]
-    _quiet_logging(runs[0].settings)
+    quiet_logging(runs[0].settings)
     for run in runs:
         asyncio.run(_run_one(run, library, args, baseline))
     if args.report is not None:
@@ -127,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _exit_code(runs)
 
 
-def _quiet_logging(settings: Settings) -> None:
+def quiet_logging(settings: Settings) -> None:
     """One "answered" line per case would bury the report: warnings and errors only,
     unless the configuration asks for DEBUG."""
     level = settings.logging.level
@@ -189,7 +189,7 @@ async def _run_cases(settings: Settings, library: Library, concurrency: int, lab
     from core.evaluation.leaks import LeakDetector
     from core.evaluation.runner import EvalRunner
 
-    services = await build_services(settings, answer_tickets=_DryRunTickets())
+    services = await build_services(settings, answer_tickets=DryRunTickets())
     try:
         reference = load_policy(library.acl) if library.acl else None
         leaks = LeakDetector(await corpus_chunks(services.engine), reference)
@@ -210,7 +210,7 @@ async def _run_cases(settings: Settings, library: Library, concurrency: int, lab
         await services.close()
 
 
-class _DryRunTickets:
+class DryRunTickets:
     """Hand-offs during an evaluation are counted, not sent to the ticket queue."""
 
     async def create(self, request: TicketRequest) -> TicketRef:
@@ -311,7 +311,7 @@ def _harvest(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise UsageError(f"eval harvest: {args.out} exists; choose a new file")
     settings = load_settings()
-    _quiet_logging(settings)
+    quiet_logging(settings)
     since = datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     report = asyncio.run(_harvest_async(settings, since, args))
     document = {
