@@ -17,6 +17,7 @@ from bot.commands import (
     eval,
     ingest,
     maintenance,
+    preflight,
     release,
     say,
     search,
@@ -50,6 +51,7 @@ COMMANDS = (
     admin,
     eval,
     release,
+    preflight,
     teams,
 )
 

@@ -95,8 +95,15 @@ async def release_gate(services: Services, params: dict[str, Any]) -> dict:
     return await gate(services, params)
 
 
+async def preflight(services: Services, params: dict[str, Any]) -> dict:
+    from bot.preflight import index_items
+
+    return await index_items(services, params)
+
+
 OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], Awaitable[Any]]] = {
     "release_gate": release_gate,
+    "preflight": preflight,
     "ingest": ingest,
     "search": search,
     "ask": ask,

@@ -54,6 +54,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         )
     try:
         services = await build_services(settings)
+        await _sweep_probes(services)
         if demo:
             await _load_demo(services)
         await _warm_up(services)
@@ -86,6 +87,20 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
     finally:
         if lock is not None:
             lock.release()
+
+
+async def _sweep_probes(services: Any) -> None:
+    """What a killed `answerdesk preflight` left in the database: its ACL probe's documents,
+    cache rows and ACL set (README "Launch checklist and releases")."""
+    from bot.acl_probe import sweep
+
+    try:
+        swept = await sweep(services)
+    except Exception as exc:  # never a reason not to start
+        log.warning("preflight probe sweep failed", error=type(exc).__name__)
+        return
+    if any(swept.values()):
+        log.info("removed what an interrupted preflight left", **swept)
 
 
 async def _console_login(services: Any, demo: bool) -> str | None:
