@@ -50,12 +50,14 @@ def item(name: str, passed: bool, reason: str, action: str = "") -> dict[str, An
 async def index_items(services: Any, params: dict[str, Any]) -> dict[str, Any]:
     """The ACL self-test and the evaluation library, through the active release. Leftovers
     of killed runs are swept first."""
+    from adapters.db.preflight import PreflightStore
     from bot.acl_probe import acl_self_test, sweep
     from bot.release_gate import evaluate
     from core.evaluation.compare import compare, leaked, regressions
     from core.evaluation.library import LibraryError, load_library
 
     await services.answers.refresh(force=True)  # the release active now
+    await PreflightStore(services.engine).probing(params["run"])
     swept = await sweep(services)
     acl = await acl_self_test(services, params["run"])
     try:

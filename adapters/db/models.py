@@ -398,7 +398,7 @@ class ReleaseEvent(Base):
 class PreflightRun(Base):
     """One run of the pre-launch checklist: running, then passed or failed with every
     item; the console shows the last one. Probe data carries the run id, so leftovers of a
-    run that is not running any more are swept."""
+    run that is not running any more (its process gone, or an hour old) are swept."""
 
     __tablename__ = "preflight_runs"
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -407,3 +407,6 @@ class PreflightRun(Base):
     status: Mapped[str] = mapped_column(String(16))  # running | passed | failed | interrupted
     actor: Mapped[str] = mapped_column(String(128))
     items: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # The process probing (the command's, or the service's it handed the probe to).
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -4,6 +4,8 @@ PROBE_ROOT), cache rows of its probe release, and the probe group's ACL set."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,15 +40,29 @@ class PreflightStore:
                 .values(status=status, items=items, finished_at=_now())
             )
 
-    async def running(self) -> set[str]:
-        """Runs that may still be probing (started within the last hour, not finished)."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(PreflightRun.id).where(
-                    PreflightRun.status == "running", PreflightRun.started_at >= _now() - STALE
-                )
+    async def probing(self, run: str) -> None:
+        """This process probes for `run` (what tells a live run from a killed one)."""
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(PreflightRun)
+                .where(PreflightRun.id == run)
+                .values(host=socket.gethostname(), pid=os.getpid())
             )
-            return set(rows)
+
+    async def running(self) -> set[str]:
+        """Runs that may still be probing: not finished, and their process alive (on this
+        host) or, elsewhere, started within the last hour."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(PreflightRun.id, PreflightRun.host, PreflightRun.pid).where(
+                        PreflightRun.status == "running",
+                        PreflightRun.started_at >= _now() - STALE,
+                    )
+                )
+            ).all()
+        here = socket.gethostname()
+        return {run for run, host, pid in rows if host != here or pid is None or _alive(pid)}
 
     async def last(self) -> dict[str, Any] | None:
         """The last finished run."""
@@ -141,6 +157,16 @@ async def _probe_acl_sets(session: Any) -> list[tuple[str, list[str]]]:
         for key, principals in rows
         if any(str(p).startswith(PROBE_GROUP) for p in principals)
     ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _now() -> datetime:

@@ -65,6 +65,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("items", sa.JSON(), nullable=True),
+        sa.Column("host", sa.String(255), nullable=True),
+        sa.Column("pid", sa.Integer(), nullable=True),
     )
     op.create_index("ix_preflight_runs_started_at", "preflight_runs", ["started_at"])
 
