@@ -64,7 +64,7 @@ async def walk(store: SqlReleaseStore) -> None:
     with pytest.raises(ReleaseError, match="already active"):
         await store.activate(C, actor="dana", configured=CONFIG)
     events = await store.events(B)
-    forced = [e for e in events if e["action"] == "activate"][0]
+    forced = next(e for e in events if e["action"] == "activate")
     assert forced["forced"] and forced["reason"] == "hotfix" and forced["actor"] == "dana"
 
 

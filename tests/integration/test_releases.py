@@ -47,7 +47,7 @@ def env(demo_settings: Settings, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def cli(tmp_path: Path, env: dict[str, str], *args: str):  # noqa: ANN201
+def cli(tmp_path: Path, env: dict[str, str], *args: str):
     return run(tmp_path, *args, env=env)
 
 
@@ -217,9 +217,7 @@ def test_a_canary_takes_its_share_by_conversation(tmp_path: Path, env: dict[str,
     ended = ok_json(tmp_path, env, "release", "rollback")
     assert ended["rolled_back"] == kayaks and ended["state"]["canary"] is None
     canary_thread = sorted(on_canary)[0]
-    after = ok_json(
-        tmp_path, env, "ask", KAYAK, "--as", JORDAN, "--conversation", canary_thread
-    )
+    after = ok_json(tmp_path, env, "ask", KAYAK, "--as", JORDAN, "--conversation", canary_thread)
     assert after["mode"] != "refused"
 
     ok_json(tmp_path, env, "release", "activate", kayaks, "--share", "10")
