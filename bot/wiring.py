@@ -267,12 +267,15 @@ class ReleaseAnswers:
     ) -> AnswerService:
         """The answer service for `settings` (a release's, see `with_release`); `release`
         is its id (default: computed from the settings' release sections). `traces`,
-        `tickets` and `cache=False` are for evaluations and probes."""
+        `tickets` and `cache=False` are for evaluations and probes. `cache.enabled: false`
+        in the configuration file turns the cache off whatever the release says (`eval`
+        relies on it)."""
         config = answer_config(settings, release=release, system_prompt=system_prompt)
         c = settings.cache
+        enabled = c.enabled and cache and self.settings.cache.enabled
         semantic = SemanticCache(
             self.cache_store,
-            CacheConfig(c.enabled and cache, c.similarity_threshold, c.ttl_s, c.candidates),
+            CacheConfig(enabled, c.similarity_threshold, c.ttl_s, c.candidates),
             config.release,
             {tier.name: tier.allowed_classifications for tier in config.tiers},
         )

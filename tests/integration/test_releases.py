@@ -78,16 +78,11 @@ def ask(tmp_path: Path, env: dict[str, str], question: str = KAYAK) -> dict:
 
 
 def test_create_show_diff_activate_and_roll_back(tmp_path: Path, env: dict[str, str]) -> None:
-    bad = tmp_path / "bad.yaml"
-    for text, needle in (
-        ("models: {tiers: [{name: f, model: openai/f, api_key: sk-live-1}]}\n", "api_key_env"),
-        ("retrieval: {top_k: 0}\n", "retrieval.top_k"),
-        ("prompts: {}\n", "prompts"),
-    ):
-        bad.write_text(text)
-        done = cli(tmp_path, env, "release", "create", "--from", str(bad), "--note", "x")
-        assert_usage_error(done, needle)
-        assert "sk-live-1" not in done.stderr
+    bad = tmp_path / "bad.yaml"  # the file's other mistakes: tests/unit/test_releases.py
+    bad.write_text("models: {tiers: [{name: f, model: openai/f, api_key: sk-live-1}]}\n")
+    done = cli(tmp_path, env, "release", "create", "--from", str(bad), "--note", "x")
+    assert_usage_error(done, "api_key_env")
+    assert "sk-live-1" not in done.stderr
     done = cli(tmp_path, env, "release", "create", "--from", str(bad), "--note", " ")
     assert_usage_error(done, "--note")
     assert ok_json(tmp_path, env, "release", "list")["releases"] == []  # nothing written
@@ -121,9 +116,7 @@ def test_create_show_diff_activate_and_roll_back(tmp_path: Path, env: dict[str, 
     listed = {r["id"]: r["state"] for r in ok_json(tmp_path, env, "release", "list")["releases"]}
     assert listed == {kayaks: "active", configured: "previous"}
 
-    assert_usage_error(cli(tmp_path, env, "release", "promote"), "nothing to promote")
     assert_usage_error(cli(tmp_path, env, "release", "activate", kayaks), "already active")
-    assert_usage_error(cli(tmp_path, env, "release", "activate", "beefbeef"), "no release")
     assert_usage_error(cli(tmp_path, env, "release", "activate", kayaks, "--share", "0"), "--share")
     assert_usage_error(cli(tmp_path, env, "release", "activate", kayaks, "--force"), "--reason")
 
