@@ -5,7 +5,6 @@ eval`), and the token counts of every model call are kept for cost estimates."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +127,3 @@ async def gate(services: Services, params: dict[str, Any]) -> dict[str, Any]:
     active = await evaluate(services, params.get("active"), library, concurrency)
     candidate = await evaluate(services, params["candidate"], library, concurrency)
     return verdict(library, candidate, active)
-
-
-def cost_per_request(calls: Sequence[dict[str, Any]], requests: int) -> float:
-    return sum(c["cost_usd"] for c in calls) / requests if requests else 0.0

@@ -9,13 +9,18 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bot.commands.common import Subparsers, UsageError, database, print_json, run, subcommands
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from adapters.db.releases import SqlReleaseStore
 
 ACTIVE = "active"  # `release diff active ID`: the release answering now
 
@@ -86,6 +91,18 @@ def actor(args: argparse.Namespace) -> str:
     return name
 
 
+@asynccontextmanager
+async def releases(settings: Settings, command: str) -> AsyncIterator[SqlReleaseStore]:
+    """The release store; a change it refuses is the user's: one line, exit 2."""
+    from adapters.db.releases import ReleaseError, SqlReleaseStore
+
+    async with database(settings) as engine:
+        try:
+            yield SqlReleaseStore(engine)
+        except ReleaseError as exc:
+            raise UsageError(f"release {command}: {exc}") from None
+
+
 def _login() -> str | None:
     try:
         return getpass.getuser()
@@ -109,10 +126,8 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
         raise UsageError(f"release create: {exc}") from None
 
     async def store() -> tuple[Any, bool]:
-        from adapters.db.releases import SqlReleaseStore
-
-        async with database(settings) as engine:
-            return await SqlReleaseStore(engine).create(
+        async with releases(settings, "create") as store:
+            return await store.create(
                 release_id(content),
                 content_hash(content),
                 content,
@@ -138,17 +153,15 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _overview(settings: Settings) -> dict[str, Any]:
-    from adapters.db.releases import SqlReleaseStore
     from bot.release_file import release_id, settings_release
 
-    async with database(settings) as engine:
-        store = SqlReleaseStore(engine)
+    async with releases(settings, "list") as store:
         state = await store.state()
-        releases = await store.releases()
+        stored = await store.releases()
         previous = await store.previous()
     configured = release_id(settings_release(settings))
     rows = []
-    for r in releases:
+    for r in stored:
         status = ""
         if r.id == state.active:
             status = "active"
@@ -190,14 +203,8 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     async def load() -> dict[str, Any]:
-        from adapters.db.releases import ReleaseError, SqlReleaseStore
-
-        async with database(settings) as engine:
-            store = SqlReleaseStore(engine)
-            try:
-                found = await store.get(args.release)
-            except ReleaseError as exc:
-                raise UsageError(f"release show: {exc}") from None
+        async with releases(settings, "show") as store:
+            found = await store.get(args.release)
             state = await store.state()
             events = await store.events(found.id)
         status = "active" if found.id == state.active else ""
@@ -248,17 +255,12 @@ def _describe(event: dict[str, Any]) -> str:
 def _diff(settings: Settings, args: argparse.Namespace) -> int:
     from bot.release_file import diff
 
-    async def contents() -> tuple[dict[str, Any], dict[str, Any]]:
-        from adapters.db.releases import ReleaseError, SqlReleaseStore
-
-        async with database(settings) as engine:
-            store = SqlReleaseStore(engine)
-            try:
-                return await _content(settings, store, args.old), await _content(
-                    settings, store, args.new
-                )
-            except ReleaseError as exc:
-                raise UsageError(f"release diff: {exc}") from None
+    async def contents() -> tuple[tuple[str, dict], tuple[str, dict]]:
+        async with releases(settings, "diff") as store:
+            return (
+                await _content(settings, store, args.old),
+                await _content(settings, store, args.new),
+            )
 
     (a_id, a), (b_id, b) = run(contents)
     changes = diff(a, b)
@@ -318,14 +320,8 @@ def _activate(settings: Settings, args: argparse.Namespace) -> int:
     quiet_logging(settings)  # one "answered" line per case would bury the verdict
 
     async def prepare() -> tuple[Any, Any]:
-        from adapters.db.releases import ReleaseError, SqlReleaseStore
-
-        async with database(settings) as engine:
-            store = SqlReleaseStore(engine)
-            try:
-                candidate = await store.get(args.release)
-            except ReleaseError as exc:
-                raise UsageError(f"release activate: {exc}") from None
+        async with releases(settings, "activate") as store:
+            candidate = await store.get(args.release)
             state = await store.state()
             if state.canary is not None:
                 raise UsageError(
@@ -359,22 +355,17 @@ def _activate(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
     async def record() -> Any:
-        from adapters.db.releases import ReleaseError, SqlReleaseStore
-
-        async with database(settings) as engine:
-            try:
-                return await SqlReleaseStore(engine).activate(
-                    candidate.id,
-                    actor=who,
-                    share=args.share,
-                    reason=reason,
-                    forced=args.force and not verdict["passed"],
-                    gate=verdict,
-                    configured=release_id(configured),
-                    expected=state,
-                )
-            except ReleaseError as exc:
-                raise UsageError(f"release activate: {exc}") from None
+        async with releases(settings, "activate") as store:
+            return await store.activate(
+                candidate.id,
+                actor=who,
+                share=args.share,
+                reason=reason,
+                forced=args.force and not verdict["passed"],
+                gate=verdict,
+                configured=release_id(configured),
+                expected=state,
+            )
 
     new_state = run(record)
     if args.json:
@@ -402,10 +393,8 @@ def _activate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _record_refusal(settings: Settings, release: str, who: str, verdict: dict) -> None:
-    from adapters.db.releases import SqlReleaseStore
-
-    async with database(settings) as engine:
-        await SqlReleaseStore(engine).refused(release, actor=who, gate=verdict)
+    async with releases(settings, "activate") as store:
+        await store.refused(release, actor=who, gate=verdict)
 
 
 def _state_json(state: Any) -> dict[str, Any]:
@@ -420,17 +409,10 @@ def _change(settings: Settings, args: argparse.Namespace) -> int:
     command = args.release_command
 
     async def change() -> tuple[str | None, Any]:
-        from adapters.db.releases import ReleaseError, SqlReleaseStore
-
-        async with database(settings) as engine:
-            store = SqlReleaseStore(engine)
-            try:
-                if command == "promote":
-                    return None, await store.promote(actor=who)
-                reason = (args.reason or "").strip() or None
-                return await store.rollback(actor=who, reason=reason)
-            except ReleaseError as exc:
-                raise UsageError(f"release {command}: {exc}") from None
+        async with releases(settings, command) as store:
+            if command == "promote":
+                return None, await store.promote(actor=who)
+            return await store.rollback(actor=who, reason=(args.reason or "").strip() or None)
 
     ended, state = run(change)
     if args.json:
