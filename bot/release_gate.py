@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands.eval import DryRunTickets
-from bot.release_file import with_release
 from bot.settings import Settings
 from bot.wiring import Services
 from core.answering.tracing import FanOutSink
@@ -72,22 +71,13 @@ async def evaluate(
 
     parts = services.releases
     calls = _Calls()
-    options: dict[str, Any] = {
-        "traces": FanOutSink(parts.traces, calls),
-        "tickets": DryRunTickets(),
-        "cache": False,
-    }
-    settings, prompt = parts.settings, None
-    if release is not None:
-        found = await parts.store.find(release)
-        if found is None:
-            raise ValueError(f"no release {release!r}")
-        settings, prompt = with_release(parts.settings, found.content)
-    answers = parts.build(settings, release=release, system_prompt=prompt, **options)
+    answers, retriever = await parts.resolve(
+        release, traces=FanOutSink(parts.traces, calls), tickets=DryRunTickets(), cache=False
+    )
     reference = load_policy(library.acl) if library.acl else None
     runner = EvalRunner(
         answers,
-        parts.retriever_for(settings),
+        retriever,
         services.directory,
         LeakDetector(await corpus_chunks(services.engine), reference),
         concurrency=concurrency,

@@ -294,18 +294,20 @@ class ReleaseAnswers:
     def retriever_for(self, settings: Settings) -> Retriever:
         return self.retriever.configured(retrieval_config(settings.retrieval))
 
-    def for_content(self, content: dict[str, Any], release: str, **parts: Any) -> AnswerService:
-        settings, prompt = with_release(self.settings, content)
-        return self.build(settings, release=release, system_prompt=prompt, **parts)
+    async def resolve(self, release: str | None, **parts: Any) -> tuple[AnswerService, Retriever]:
+        """A stored release's answer service and retriever (None: the configuration
+        file's); `parts` as for `build`."""
+        settings, prompt = self.settings, None
+        if release is not None:
+            found = await self.store.find(release)
+            if found is None:
+                raise LookupError(f"release {release} is not stored")
+            settings, prompt = with_release(self.settings, found.content)
+        answers = self.build(settings, release=release, system_prompt=prompt, **parts)
+        return answers, self.retriever_for(settings)
 
     async def stored(self, release: str | None) -> AnswerService:
-        """A stored release's answer service (None: the configuration file's)."""
-        if release is None:
-            return self.build(self.settings)
-        found = await self.store.find(release)
-        if found is None:
-            raise LookupError(f"release {release} is not stored")
-        return self.for_content(found.content, found.id)
+        return (await self.resolve(release))[0]
 
 
 def otlp_endpoint() -> str | None:

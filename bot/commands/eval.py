@@ -174,7 +174,9 @@ async def _run_one(
             update={"cache": settings.cache.model_copy(update={"enabled": False})}
         )
     async with _owned_index(settings):
-        results = await _run_cases(settings, library, args.concurrency, run.label)
+        results = await _run_cases(
+            settings, library, args.concurrency, run.label, active=not args.configs
+        )
     run.results = results
     run.summary = summarize(library, results, run.label)
     run.deltas = compare(run.summary, baseline, library.tolerance) if baseline else []
@@ -182,7 +184,11 @@ async def _run_one(
     run.report = terminal(run.summary, run.deltas)
 
 
-async def _run_cases(settings: Settings, library: Library, concurrency: int, label: str) -> list:
+async def _run_cases(
+    settings: Settings, library: Library, concurrency: int, label: str, *, active: bool
+) -> list:
+    """The cases through the release answering now (`active`; README "Launch checklist and
+    releases"), or through the configuration as given (`--config`)."""
     from adapters.db.evaluation import corpus_chunks
     from bot.wiring import build_services
     from core.acl import load_policy
@@ -193,9 +199,11 @@ async def _run_cases(settings: Settings, library: Library, concurrency: int, lab
     try:
         reference = load_policy(library.acl) if library.acl else None
         leaks = LeakDetector(await corpus_chunks(services.engine), reference)
+        release = (await services.releases.store.state()).active if active else None
+        answers, retriever = await services.releases.resolve(release)
         runner = EvalRunner(
-            services.answers,
-            services.retriever,
+            answers,
+            retriever,
             services.directory,
             leaks,
             judge=_judge(settings),
