@@ -18,6 +18,7 @@ FIGURES = {
     "slack_ack.py": ["ack latency", "p99", "duplicates: 0"],
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
     "governance.py": ["exact words (before)", "word forms + examples", "recall", "precision"],
+    "releases.py": ["release state read", "build + warm-up", "answered with it", "switch"],
 }
 
 

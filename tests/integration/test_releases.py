@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 GATE_LIBRARY = REPO / "tests" / "data" / "eval" / "demo_gate_library.yaml"
 JORDAN = "jordan.kim@harborlight.example"
 KAYAK = "Can I borrow a kayak from the gear room?"
+WIFI = "How long does a guest Wi-Fi pass last?"
 NO_KAYAKS = """policy:
   prohibited_topics:
     - name: kayaks
@@ -77,6 +78,15 @@ def ask(tmp_path: Path, env: dict[str, str], question: str = KAYAK) -> dict:
     return ok_json(tmp_path, env, "ask", question, "--as", JORDAN)
 
 
+def asks(tmp_path: Path, env: dict[str, str], *questions: str) -> list[dict]:
+    """Several questions in one process (`ask --file`), in order."""
+    path = tmp_path / "asks.jsonl"
+    path.write_text("".join(json.dumps({"question": q, "as": JORDAN}) + "\n" for q in questions))
+    done = cli(tmp_path, env, "ask", "--file", str(path))
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 def test_create_show_diff_activate_and_roll_back(tmp_path: Path, env: dict[str, str]) -> None:
     bad = tmp_path / "bad.yaml"  # the file's other mistakes: tests/unit/test_releases.py
     bad.write_text("models: {tiers: [{name: f, model: openai/f, api_key: sk-live-1}]}\n")
@@ -101,18 +111,22 @@ def test_create_show_diff_activate_and_roll_back(tmp_path: Path, env: dict[str, 
     assert shown["created_by"] == "ops-runner" and shown["note"].startswith("kayak questions")
     assert shown["content"]["policy"]["prohibited_topics"][0]["patterns"] == ["kayak"]
 
-    before = ask(tmp_path, env)
-    assert before["mode"] != "refused"
+    kayak, wifi, wifi_again = asks(tmp_path, env, KAYAK, WIFI, WIFI)
+    assert kayak["mode"] != "refused" and wifi_again["cache"]["status"] == "hit"
     activated = ok_json(tmp_path, env, "release", "activate", kayaks, "--as", "dana")
     assert activated["gate"]["passed"] and activated["replaced"] == configured
     assert activated["gate"]["cases"] == 10 and activated["gate"]["active"]["release"] == configured
-    after = ask(tmp_path, env)
+    after, wifi_new, wifi_new_again = asks(tmp_path, env, KAYAK, WIFI, WIFI)
     assert after["mode"] == "refused" and "outdoor team" in after["text"]
+    # The entry the configuration's release wrote is not this release's: a fresh answer.
+    assert wifi_new["cache"] == {"status": "miss", "reason": "made by another release"}
+    assert wifi_new_again["cache"]["status"] == "hit"
     trace = ok_json(tmp_path, env, "trace", "show", after["request_id"])
     assert trace["release"] == kayaks
-    assert releases_of(env["ANSWERDESK_DATA_DIR"], [before["request_id"]]) == {
-        before["request_id"]: configured
-    }
+    recorded = releases_of(
+        env["ANSWERDESK_DATA_DIR"], [a["request_id"] for a in (wifi, wifi_new, wifi_new_again)]
+    )
+    assert list(recorded.values()) == [configured, kayaks, kayaks]
     listed = {r["id"]: r["state"] for r in ok_json(tmp_path, env, "release", "list")["releases"]}
     assert listed == {kayaks: "active", configured: "previous"}
 
@@ -122,8 +136,9 @@ def test_create_show_diff_activate_and_roll_back(tmp_path: Path, env: dict[str, 
 
     rolled = ok_json(tmp_path, env, "release", "rollback", "--as", "dana")
     assert rolled["rolled_back"] == kayaks and rolled["state"]["active"] == configured
-    back = ask(tmp_path, env)
+    back, wifi_back = asks(tmp_path, env, KAYAK, WIFI)
     assert back["mode"] != "refused"
+    assert wifi_back["cache"]["status"] == "hit"  # the configuration release's entry again
     assert ok_json(tmp_path, env, "trace", "show", back["request_id"])["release"] == configured
     assert_usage_error(cli(tmp_path, env, "release", "rollback"), "no previous release")
 
