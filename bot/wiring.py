@@ -202,6 +202,7 @@ async def build_services(
         memory,
         catalog.document_versions,
         cache_store,
+        metrics,
     )
     answers = ReleaseSwitch(
         releases.store,
@@ -254,6 +255,7 @@ class ReleaseAnswers:
     memory: Any
     versions: Any
     cache_store: ChromaSqlCacheStore
+    metrics: ServiceMetrics | None = None
 
     def build(
         self,
@@ -271,6 +273,8 @@ class ReleaseAnswers:
         in the configuration file turns the cache off whatever the release says (`eval`
         relies on it)."""
         config = answer_config(settings, release=release, system_prompt=system_prompt)
+        if self.metrics is not None:
+            self.metrics.add_tiers([tier.name for tier in config.tiers])
         c = settings.cache
         enabled = c.enabled and cache and self.settings.cache.enabled
         semantic = SemanticCache(

@@ -21,12 +21,18 @@ def register(sub: Subparsers) -> None:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.commands.common import UsageError
     from bot.commands.eval import quiet_logging
     from bot.commands.release import actor
     from bot.release_gate import gate_library
+    from core.evaluation.library import LibraryError, load_library
 
     who = actor(args)
     library = gate_library(settings, args.library)
+    try:
+        load_library(library)
+    except LibraryError as exc:
+        raise UsageError(f"preflight: {exc}") from None
     quiet_logging(settings)
     run_id = uuid.uuid4().hex[:12]
     run(_start, settings, run_id, who)

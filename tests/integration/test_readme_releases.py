@@ -11,7 +11,7 @@ import yaml
 
 from bot.settings import Settings
 from tests.integration.test_readme_examples import blocks, commands, section
-from tests.support.cli import REPO, run
+from tests.support.cli import REPO, assert_usage_error, run
 from tests.support.model_server import ModelServer
 
 GATE_LIBRARY = REPO / "tests" / "data" / "eval" / "demo_gate_library.yaml"
@@ -72,3 +72,5 @@ def test_the_preflight_command(tmp_path: Path) -> None:
     assert ["FAIL", "service_agreement"] in marks and ["FAIL", "rollback"] in marks
     assert ["PASS", "retention"] in marks and ["PASS", "acl_self_test"] in marks
     assert "→ " in done.stdout
+    bad = run(tmp_path, "preflight", "--library", "missing.yaml", env=env, cwd=tmp_path)
+    assert_usage_error(bad, "missing.yaml")
