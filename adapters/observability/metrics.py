@@ -95,10 +95,6 @@ class ServiceMetrics:
     def __init__(self, tiers: Sequence[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._tiers = {*tiers, "extractive", "sources"}
-
-    def add_tiers(self, tiers: Sequence[str]) -> None:
-        """The tiers of a release: labelled by name, like the configuration's."""
-        self._tiers.update(tiers)
         r = self.registry
         self.requests = Counter(
             "answerdesk_requests",
@@ -159,6 +155,10 @@ class ServiceMetrics:
         )
         self._live = _LiveCollector()
         r.register(self._live)
+
+    def add_tiers(self, tiers: Sequence[str]) -> None:
+        """The tiers of a release: labelled by name, like the configuration's."""
+        self._tiers.update(tiers)
 
     def _tier(self, value: Any) -> str:
         if value is None:
