@@ -114,6 +114,8 @@ async def acl_self_test(services: Services, run: str) -> dict[str, Any]:
     probe = _Probe(run)
     try:
         leaks, trouble = await _probe(services, probe)
+    except Exception as exc:  # an item that could not run fails; it never stops the list
+        leaks, trouble = [], f"the probe broke off ({type(exc).__name__})"
     finally:
         await cleanup(services, run)
     if trouble:
