@@ -17,6 +17,8 @@ from bot.commands import (
     eval,
     ingest,
     maintenance,
+    preflight,
+    release,
     say,
     search,
     serve,
@@ -48,6 +50,8 @@ COMMANDS = (
     maintenance,
     admin,
     eval,
+    release,
+    preflight,
     teams,
 )
 

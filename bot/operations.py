@@ -105,10 +105,24 @@ async def purge(services: Services, params: dict[str, Any]) -> dict:
     )
 
 
+async def release_gate(services: Services, params: dict[str, Any]) -> dict:
+    from bot.release_gate import gate
+
+    return await gate(services, params)
+
+
+async def preflight(services: Services, params: dict[str, Any]) -> dict:
+    from bot.preflight import index_items
+
+    return await index_items(services, params)
+
+
 # Operations that can report progress while they run (`POST /admin/run` with "stream").
 STREAMING: dict[str, Callable[[Services, dict[str, Any], Emit], Awaitable[Any]]] = {"ask": ask}
 
 OPERATIONS: dict[str, Callable[[Services, dict[str, Any]], Awaitable[Any]]] = {
+    "release_gate": release_gate,
+    "preflight": preflight,
     "ingest": ingest,
     "search": search,
     "ask": ask,

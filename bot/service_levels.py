@@ -25,23 +25,35 @@ async def slo_report(
     since_s: float,
     platform: str | None = None,
     now: float | None = None,
+    release: str | None = None,
 ) -> dict[str, Any]:
     spec = load_slo_file(slo) if isinstance(slo, Path) else slo
     now = time.time() if now is None else now
     period_s = spec.period_s
     oldest = earliest_needed(now, since_s, period_s=period_s)
-    records = await TraceQuery(engine).records(datetime.fromtimestamp(oldest, UTC), platform)
+    records = await TraceQuery(engine).records(
+        datetime.fromtimestamp(oldest, UTC), platform, release
+    )
     results = evaluate(spec.to_objectives(), records, now=now, since_s=since_s, period_s=period_s)
     month_start, month_end = month_bounds(now)
     window = [r for r in records if now - since_s <= r.at <= now]
-    tickets = await DbTicketQueue(engine).opened_since(datetime.fromtimestamp(now - since_s, UTC))
+    start = datetime.fromtimestamp(now - since_s, UTC)
+    tickets = await DbTicketQueue(engine).opened_since(start)
+    if release:  # the tickets of this release's answers
+        answered = await TraceQuery(engine).request_ids(start, release)
+        tickets = [t for t in tickets if t.get("request_id") in answered]
     objectives = [r.to_dict() for r in results]
     failing = [o["name"] for o in objectives if o["met"] is False or o["budget_runs_out"]]
     return {
         "approved_by": spec.approved_by,
         "approved_on": spec.approved_on.isoformat(),
         "generated_at": _iso(now),
-        "window": {"since": _iso(now - since_s), "until": _iso(now), "platform": platform},
+        "window": {
+            "since": _iso(now - since_s),
+            "until": _iso(now),
+            "platform": platform,
+            "release": release,
+        },
         "error_budget_period": {"since": _iso(now - period_s), "rolling": spec.period},
         "month": {"start": _iso(month_start), "end": _iso(month_end)},
         "objectives": objectives,

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.durations import parse_duration
 from core.answering.policy import DEFAULT_EXAMPLE_THRESHOLD
 from core.answering.wordforms import DEFAULT_LANGUAGES
 from core.classification import DEFAULT_LEVEL, LEVELS
@@ -496,6 +497,29 @@ class TeamsSettings(_Section):
         return self
 
 
+class ReleaseSettings(_Section):
+    """Releases (README "Launch checklist and releases"): how often each replica re-reads
+    which release is active, and the evaluation library the activation gate and the
+    pre-launch checklist run (None: the demo library, bot/demo/eval/library.yaml)."""
+
+    refresh_s: float = Field(default=2.0, gt=0, le=300)
+    gate_library: Path | None = None
+    gate_concurrency: int = Field(default=4, ge=1, le=64)
+
+
+class RetentionSettings(_Section):
+    """How long traces, memory and cache entries are kept: the default age of `maintenance
+    purge`, and what the pre-launch checklist holds the stored traces to."""
+
+    max_age: str | None = None  # 30d, 12w
+
+    @model_validator(mode="after")
+    def _duration(self) -> RetentionSettings:
+        if self.max_age is not None:
+            parse_duration(self.max_age)
+        return self
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -543,6 +567,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+    releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

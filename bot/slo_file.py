@@ -48,6 +48,9 @@ class Cost(_Target):
 
 class Budget(_Target):
     usd: float = Field(gt=0)
+    # Requests a month expected before there is traffic to count: what the pre-launch
+    # checklist projects the evaluation's cost per request over.
+    expected_requests: int | None = Field(default=None, gt=0)
 
 
 class Objectives(BaseModel):

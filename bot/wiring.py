@@ -20,6 +20,7 @@ from adapters.db.directory import SqlDirectory
 from adapters.db.engine import create_engine, upgrade
 from adapters.db.memory import SqlConversationMemory
 from adapters.db.reader import close_reader
+from adapters.db.releases import SqlReleaseStore
 from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
@@ -27,7 +28,15 @@ from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.handoff import HandoffParts, build_handoff
-from bot.settings import ConfigError, PolicySettings, Settings, SlackSettings, TeamsSettings
+from bot.release_file import release_id, settings_release, with_release
+from bot.settings import (
+    ConfigError,
+    PolicySettings,
+    RetrievalSettings,
+    Settings,
+    SlackSettings,
+    TeamsSettings,
+)
 from core.answering.config import AnswerConfig
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
@@ -38,7 +47,6 @@ from core.answering.policy import (
     TopicRule,
     compile_pattern,
 )
-from core.answering.prompt import release_id
 from core.answering.service import AnswerService
 from core.answering.tracing import FanOutSink, TraceSink
 from core.cache import CacheConfig, SemanticCache
@@ -47,6 +55,7 @@ from core.conversation.ports import Surfaces
 from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
+from core.releases import ReleaseSwitch
 from core.retrieval import RetrievalConfig, Retriever
 from core.tickets import TicketProvider
 
@@ -73,10 +82,11 @@ class Services:
     retriever: Retriever
     ingestor: Ingestor
     traces: BufferedTraceWriter
-    answers: AnswerService
+    answers: ReleaseSwitch  # the AnswerService of the release answering each question
     cache_store: ChromaSqlCacheStore
     tickets: DbTicketQueue  # the handoff outbox (every provider's tickets)
     handoff: HandoffParts
+    releases: ReleaseAnswers
     metrics: ServiceMetrics | None = None
     telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
 
@@ -155,20 +165,7 @@ async def build_services(
         await asyncio.to_thread(index.reset)
         await catalog.clear()
     await asyncio.to_thread(index.ensure_embedder, embedder.name, embedder.dimension)
-    r = settings.retrieval
-    retriever = Retriever(
-        index,
-        catalog,
-        embedder,
-        RetrievalConfig(
-            top_k=r.top_k,
-            hybrid=r.hybrid,
-            rrf_k=r.rrf_k,
-            candidates=r.candidates,
-            max_overfetch=r.max_overfetch,
-            max_per_document=r.max_per_document,
-        ),
-    )
+    retriever = Retriever(index, catalog, embedder, retrieval_config(settings.retrieval))
     i = settings.ingest
     ingestor = Ingestor(
         catalog,
@@ -182,16 +179,8 @@ async def build_services(
         ),
     )
     traces = BufferedTraceWriter(engine, settings.data_dir / "traces-spill.jsonl")
-    config = answer_config(settings)
     cache_store = await asyncio.to_thread(
         ChromaSqlCacheStore, client, f"{settings.chroma_collection}_cache", engine
-    )
-    c = settings.cache
-    cache = SemanticCache(
-        cache_store,
-        CacheConfig(c.enabled, c.similarity_threshold, c.ttl_s, c.candidates),
-        config.release,
-        {tier.name: tier.allowed_classifications for tier in config.tiers},
     )
     memory = SqlConversationMemory(engine)
     handoff = build_handoff(settings, engine, memory, build_outbound(settings, engine), traces)
@@ -202,16 +191,23 @@ async def build_services(
     )
     telemetry = _telemetry()
     sinks = [s for s in (traces, metrics, telemetry, *trace_sinks) if s is not None]
-    answers = AnswerService(
+    releases = ReleaseAnswers(
+        settings,
+        SqlReleaseStore(engine),
         retriever,
         SqlDirectory(engine),
-        _model_client(settings),
         FanOutSink(*sinks),
-        config,
-        cache=cache,
-        tickets=answer_tickets or handoff.handoffs,
-        memory=memory,
-        versions=catalog.document_versions,
+        answer_tickets or handoff.handoffs,
+        memory,
+        catalog.document_versions,
+        cache_store,
+        metrics,
+    )
+    answers = ReleaseSwitch(
+        releases.store,
+        releases.stored,
+        releases.build(settings),
+        refresh_s=settings.releases.refresh_s,
     )
     return Services(
         settings=settings,
@@ -227,9 +223,94 @@ async def build_services(
         cache_store=cache_store,
         tickets=DbTicketQueue(engine),
         handoff=handoff,
+        releases=releases,
         metrics=metrics,
         telemetry=telemetry,
     )
+
+
+def retrieval_config(r: RetrievalSettings) -> RetrievalConfig:
+    return RetrievalConfig(
+        top_k=r.top_k,
+        hybrid=r.hybrid,
+        rrf_k=r.rrf_k,
+        candidates=r.candidates,
+        max_overfetch=r.max_overfetch,
+        max_per_document=r.max_per_document,
+    )
+
+
+@dataclass
+class ReleaseAnswers:
+    """What every release's answer service shares (retrieval, directory, traces, tickets,
+    memory, the cache's store), and how one is built for a release's settings."""
+
+    settings: Settings
+    store: SqlReleaseStore
+    retriever: Retriever
+    directory: Any
+    traces: TraceSink
+    tickets: TicketProvider
+    memory: Any
+    versions: Any
+    cache_store: ChromaSqlCacheStore
+    metrics: ServiceMetrics | None = None
+
+    def build(
+        self,
+        settings: Settings,
+        *,
+        release: str | None = None,
+        system_prompt: str | None = None,
+        traces: TraceSink | None = None,
+        tickets: TicketProvider | None = None,
+        cache: bool = True,
+    ) -> AnswerService:
+        """The answer service for `settings` (a release's, see `with_release`); `release`
+        is its id (default: computed from the settings' release sections). `traces`,
+        `tickets` and `cache=False` are for evaluations and probes. `cache.enabled: false`
+        in the configuration file turns the cache off whatever the release says (`eval`
+        relies on it)."""
+        config = answer_config(settings, release=release, system_prompt=system_prompt)
+        if self.metrics is not None:
+            self.metrics.add_tiers([tier.name for tier in config.tiers])
+        c = settings.cache
+        enabled = c.enabled and cache and self.settings.cache.enabled
+        semantic = SemanticCache(
+            self.cache_store,
+            CacheConfig(enabled, c.similarity_threshold, c.ttl_s, c.candidates),
+            config.release,
+            {tier.name: tier.allowed_classifications for tier in config.tiers},
+        )
+        return AnswerService(
+            self.retriever_for(settings),
+            self.directory,
+            _model_client(settings),
+            traces or self.traces,
+            config,
+            cache=semantic,
+            tickets=tickets or self.tickets,
+            memory=self.memory,
+            versions=self.versions,
+        )
+
+    def retriever_for(self, settings: Settings) -> Retriever:
+        return self.retriever.configured(retrieval_config(settings.retrieval))
+
+    async def resolve(self, release: str | None, **parts: Any) -> tuple[AnswerService, Retriever]:
+        """A stored release's answer service and retriever (None: the configuration
+        file's); `parts` as for `build`."""
+        settings, prompt = self.settings, None
+        if release is not None:
+            found = await self.store.find(release)
+            if found is None:
+                raise LookupError(f"release {release} is not stored")
+            settings, prompt = with_release(self.settings, found.content)
+        answers = self.build(settings, release=release, system_prompt=prompt, **parts)
+        return answers, self.retriever_for(settings)
+
+    async def stored(self, release: str | None) -> AnswerService:
+        return (await self.resolve(release))[0]
 
 
 def otlp_endpoint() -> str | None:
@@ -248,7 +329,12 @@ def _telemetry() -> OtelTraceExporter | None:
     return OtelTraceExporter(tracer_provider_from_environment())
 
 
-def answer_config(settings: Settings) -> AnswerConfig:
+def answer_config(
+    settings: Settings, *, release: str | None = None, system_prompt: str | None = None
+) -> AnswerConfig:
+    """The answer flow's settings. `release` is the release id recorded on traces and cache
+    entries; without it, the id of the release the settings' sections describe. Secrets are
+    not part of a release: rotating a key changes no answer."""
     m = settings.models
     tiers = tuple(
         TierSpec(
@@ -257,11 +343,6 @@ def answer_config(settings: Settings) -> AnswerConfig:
             allowed_classifications=frozenset(tier.allowed_classifications),
         )
         for tier in m.tiers
-    )
-    # Secrets are not part of a release: rotating a key changes no answer.
-    routing = (
-        m.model_dump_json(exclude={"tiers": {"__all__": {"api_key"}}})
-        + settings.retrieval.model_dump_json()
     )
     p = settings.policy
     g = settings.gate
@@ -275,7 +356,8 @@ def answer_config(settings: Settings) -> AnswerConfig:
         breaker_failures=m.breaker.failure_threshold,
         breaker_cooldown_s=m.breaker.cooldown_s,
         redaction=settings.tracing.redaction,
-        release=release_id(routing),
+        release=release or release_id(settings_release(settings)),
+        **({"system_prompt": system_prompt} if system_prompt else {}),
         policy=policy_config(p),
         pii_redaction=p.pii_redaction,
         language=p.language,

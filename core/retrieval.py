@@ -13,6 +13,7 @@ documents replaced or deleted a moment ago (the catalog commit is the atomic swi
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -100,6 +101,15 @@ class Retriever:
         self._view: _PermissionView | None = None
         self._view_checked = 0.0
         self._view_lock = asyncio.Lock()
+
+    def configured(self, config: RetrievalConfig) -> Retriever:
+        """This retriever with another configuration (a release's), sharing the index, the
+        catalog and the query batching."""
+        if config == self.config:
+            return self
+        other = copy.copy(self)
+        other.config = config
+        return other
 
     async def encode(self, text: str) -> list[float]:
         return await self._encoder.encode(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -345,3 +345,69 @@ class TeamsAnswerMessage(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the ids
     request_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Release(Base):
+    """A release: the answer-changing settings, as validated content (README "Launch
+    checklist and releases"). The id is the first 12 hex digits of the content hash."""
+
+    __tablename__ = "releases"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    content: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    note: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(16))  # file | configuration
+
+
+class ReleaseStateRow(Base):
+    """One row (id 1): the active release and the canary. Every replica polls it; every
+    change bumps `version` first, which also serialises changes across processes."""
+
+    __tablename__ = "release_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    active_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    canary_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    canary_share: Mapped[int] = mapped_column(Integer, default=0)
+    active_event: Mapped[int | None] = mapped_column(Integer, nullable=True)  # in effect
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ReleaseEvent(Base):
+    """What happened to releases, by whom and why: creations, activations (with the gate's
+    result, and any override with its reason), canaries, promotions, rollbacks, refusals.
+    An event that made a release active names the release it replaced (`previous_id`) and
+    the event that had made that one active (`previous_event`): a stack that rollbacks
+    walk back down, one step each."""
+
+    __tablename__ = "release_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    release_id: Mapped[str] = mapped_column(String(32), index=True)
+    previous_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    previous_event: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    share: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    gate: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class PreflightRun(Base):
+    """One run of the pre-launch checklist: running, then passed or failed with every
+    item; the console shows the last one. Probe data carries the run id, so leftovers of a
+    run that is not running any more (its process gone, or an hour old) are swept."""
+
+    __tablename__ = "preflight_runs"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | passed | failed | interrupted
+    actor: Mapped[str] = mapped_column(String(128))
+    items: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # The process probing (the command's, or the service's it handed the probe to).
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.db.engine import as_utc, sessionmaker
 from adapters.db.models import TraceRow
 from adapters.db.outcomes import verdicts
+from core.evaluation.runner import PLATFORM as EVAL_PLATFORM
 from core.stats import RequestRecord
 
 _DATA = TraceRow.data
@@ -37,7 +38,9 @@ class TraceQuery:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
 
-    async def records(self, since: datetime, platform: str | None = None) -> list[RequestRecord]:
+    async def records(
+        self, since: datetime, platform: str | None = None, release: str | None = None
+    ) -> list[RequestRecord]:
         votes = verdicts()
         latency = _DATA["latency_ms"].as_float()
         stmt = (
@@ -53,10 +56,13 @@ class TraceQuery:
                 votes.c.vote,
             )
             .outerjoin(votes, votes.c.request_id == TraceRow.request_id)
-            .where(TraceRow.created_at >= since)
+            # Evaluation runs (`eval`, the release gate) are not anyone's requests.
+            .where(TraceRow.created_at >= since, TraceRow.platform != EVAL_PLATFORM)
         )
         if platform:
             stmt = stmt.where(TraceRow.platform == platform)
+        if release:
+            stmt = stmt.where(_DATA["release"].as_string() == release)
         async with self._sessions() as session:
             rows = (await session.execute(stmt)).all()
         out = []
@@ -77,6 +83,14 @@ class TraceQuery:
                 )
             )
         return out
+
+    async def request_ids(self, since: datetime, release: str) -> set[str]:
+        """The requests one release answered since then."""
+        stmt = select(TraceRow.request_id).where(
+            TraceRow.created_at >= since, _DATA["release"].as_string() == release
+        )
+        async with self._sessions() as session:
+            return set((await session.scalars(stmt)).all())
 
     async def search(self, where: TraceFilter, limit: int = 50) -> list[dict[str, Any]]:
         votes = verdicts()

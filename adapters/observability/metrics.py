@@ -156,6 +156,10 @@ class ServiceMetrics:
         self._live = _LiveCollector()
         r.register(self._live)
 
+    def add_tiers(self, tiers: Sequence[str]) -> None:
+        """The tiers of a release: labelled by name, like the configuration's."""
+        self._tiers.update(tiers)
+
     def _tier(self, value: Any) -> str:
         if value is None:
             return "none"

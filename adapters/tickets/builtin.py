@@ -16,5 +16,8 @@ class BuiltinQueue:
         url = f"{self._url_base}/tickets/{ticket.handoff}" if self._url_base else None
         return Delivered(ticket.handoff, url=url)
 
+    async def probe(self) -> str:
+        return "the built-in queue lives in the service's database"
+
     async def close(self) -> None:
         return None

@@ -78,6 +78,11 @@ class JiraSystem:
         )
         return self._delivered(answer)
 
+    async def probe(self) -> str:
+        """Reachable and authorised: a search for a label no ticket has (pre-launch check)."""
+        await self._find("answerdesk-preflight-probe", self._auth())
+        return f"Jira at {self._base} answers searches as {self._config.email}"
+
     async def _find(self, label: str, auth: aiohttp.BasicAuth) -> Delivered | None:
         answer = await self._http.call(
             "POST",

@@ -129,6 +129,11 @@ class ServiceNowSystem:
         )
         return self._delivered(answer_field(answer, "result"))
 
+    async def probe(self) -> str:
+        """Reachable and authorised: a read of the incident table (pre-launch check)."""
+        await self._get("incident", "correlation_id=answerdesk-preflight-probe", "sys_id")
+        return f"ServiceNow at {self._base} lets us read incidents"
+
     def _delivered(self, record: Mapping[str, Any]) -> Delivered:
         number = answer_field(record, "number")
         sys_id = answer_field(record, "sys_id")

@@ -77,6 +77,19 @@ class WebhookSystem:
         url = named.get("url") if isinstance(named.get("url"), str) else None
         return Delivered(key, ticket.handoff, url)
 
+    async def probe(self) -> str:
+        """Reachable and authorised: a signed `{"type": "ping"}`, which a receiver answers
+        with any 2xx and no ticket (pre-launch check)."""
+        require((self._config.secret, self._config.secret_env))
+        body = json.dumps({"type": "ping", "sent_at": utcnow().isoformat()}).encode()
+        await self._http.call(
+            "POST",
+            self._config.url,
+            data=body,
+            headers={"Content-Type": "application/json", **signing.sign(self._config.secret, body)},
+        )
+        return f"the webhook receiver at {self._config.url} accepted a signed ping"
+
     async def close(self) -> None:
         await self._http.close()
 

@@ -26,7 +26,7 @@ import aiohttp
 from adapters.tickets.http import TicketHttp, answer_field, require
 from adapters.tickets.render import plain_text
 from adapters.tickets.signing import verify_zendesk
-from core.handoff.types import AgentEvent, Delivered, EventKind, StoredTicket
+from core.handoff.types import AgentEvent, Delivered, DeliveryError, EventKind, StoredTicket
 
 NAME = "zendesk"
 RESOLVED = {"solved", "closed"}
@@ -75,6 +75,19 @@ class ZendeskSystem:
         )
         ticket_id = str(answer_field(answer, "ticket", "id"))
         return Delivered(ticket_id, ticket_id, f"{self._base}/agent/tickets/{ticket_id}")
+
+    async def probe(self) -> str:
+        """Reachable and authorised: the account the token belongs to (pre-launch check)."""
+        config = self._config
+        require((config.email, config.email_env), (config.token, config.token_env))
+        answer = await self._http.call(
+            "GET",
+            f"{self._base}/api/v2/users/me.json",
+            auth=aiohttp.BasicAuth(f"{config.email}/token", config.token or ""),
+        )
+        if not answer_field(answer, "user").get("id"):  # Zendesk's anonymous user
+            raise DeliveryError("GET /api/v2/users/me.json: not signed in", permanent=True)
+        return f"Zendesk at {self._base} knows {config.email}"
 
     async def close(self) -> None:
         await self._http.close()

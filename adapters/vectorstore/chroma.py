@@ -38,6 +38,12 @@ def open_client(*, path: Path | None = None, url: str | None = None) -> ClientAP
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
+def scratch_client() -> ClientAPI:
+    """An in-memory Chroma in this process: collections no other process (or replica) can
+    see, gone with the process whatever happens to it."""
+    return chromadb.EphemeralClient(settings=chromadb.Settings(anonymized_telemetry=False))
+
+
 class ChromaVectorIndex:
     def __init__(self, client: ClientAPI, collection: str) -> None:
         self._client = client

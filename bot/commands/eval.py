@@ -104,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         load_policy(library.acl)  # a bad reference ACL stops the run before it starts
     runs = [_Run(label, settings) for label, settings in _configurations(args.configs)]
-    _quiet_logging(runs[0].settings)
+    quiet_logging(runs[0].settings)
     for run in runs:
         asyncio.run(_run_one(run, library, args, baseline))
     if args.report is not None:
@@ -127,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return _exit_code(runs)
 
 
-def _quiet_logging(settings: Settings) -> None:
+def quiet_logging(settings: Settings) -> None:
     """One "answered" line per case would bury the report: warnings and errors only,
     unless the configuration asks for DEBUG."""
     level = settings.logging.level
@@ -174,7 +174,9 @@ async def _run_one(
             update={"cache": settings.cache.model_copy(update={"enabled": False})}
         )
     async with _owned_index(settings):
-        results = await _run_cases(settings, library, args.concurrency, run.label)
+        results = await _run_cases(
+            settings, library, args.concurrency, run.label, active=not args.configs
+        )
     run.results = results
     run.summary = summarize(library, results, run.label)
     run.deltas = compare(run.summary, baseline, library.tolerance) if baseline else []
@@ -182,20 +184,26 @@ async def _run_one(
     run.report = terminal(run.summary, run.deltas)
 
 
-async def _run_cases(settings: Settings, library: Library, concurrency: int, label: str) -> list:
+async def _run_cases(
+    settings: Settings, library: Library, concurrency: int, label: str, *, active: bool
+) -> list:
+    """The cases through the release answering now (`active`; README "Launch checklist and
+    releases"), or through the configuration as given (`--config`)."""
     from adapters.db.evaluation import corpus_chunks
     from bot.wiring import build_services
     from core.acl import load_policy
     from core.evaluation.leaks import LeakDetector
     from core.evaluation.runner import EvalRunner
 
-    services = await build_services(settings, answer_tickets=_DryRunTickets())
+    services = await build_services(settings, answer_tickets=DryRunTickets())
     try:
         reference = load_policy(library.acl) if library.acl else None
         leaks = LeakDetector(await corpus_chunks(services.engine), reference)
+        release = (await services.releases.store.state()).active if active else None
+        answers, retriever = await services.releases.resolve(release)
         runner = EvalRunner(
-            services.answers,
-            services.retriever,
+            answers,
+            retriever,
             services.directory,
             leaks,
             judge=_judge(settings),
@@ -210,7 +218,7 @@ async def _run_cases(settings: Settings, library: Library, concurrency: int, lab
         await services.close()
 
 
-class _DryRunTickets:
+class DryRunTickets:
     """Hand-offs during an evaluation are counted, not sent to the ticket queue."""
 
     async def create(self, request: TicketRequest) -> TicketRef:
@@ -311,7 +319,7 @@ def _harvest(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise UsageError(f"eval harvest: {args.out} exists; choose a new file")
     settings = load_settings()
-    _quiet_logging(settings)
+    quiet_logging(settings)
     since = datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     report = asyncio.run(_harvest_async(settings, since, args))
     document = {

@@ -27,7 +27,9 @@ def register(sub: Subparsers) -> None:
     purge = msub.add_parser(
         "purge", help="delete traces, memory, cache entries and closed tickets older than AGE"
     )
-    purge.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 30d, 12w")
+    purge.add_argument(
+        "--older-than", metavar="AGE", help="e.g. 30d, 12w (default: retention.max_age)"
+    )
     purge.add_argument("--dry-run", action="store_true", help="count only; delete nothing")
     purge.add_argument("--json", action="store_true")
 
@@ -35,8 +37,11 @@ def register(sub: Subparsers) -> None:
 def handle(settings: Settings, args: argparse.Namespace) -> int:
     from bot.durations import parse_duration
 
+    older_than = args.older_than or settings.retention.max_age
+    if older_than is None:
+        raise UsageError("maintenance purge: give --older-than AGE or set retention.max_age")
     try:
-        age = parse_duration(args.older_than)
+        age = parse_duration(older_than)
     except ValueError as exc:
         raise UsageError(f"maintenance purge: --older-than: {exc}") from None
     cutoff = time.time() - age

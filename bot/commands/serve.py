@@ -54,6 +54,7 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         )
     try:
         services = await build_services(settings)
+        await _sweep_probes(services)
         if demo:
             await _load_demo(services)
         await _warm_up(services)
@@ -88,6 +89,20 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
             lock.release()
 
 
+async def _sweep_probes(services: Any) -> None:
+    """What a killed `answerdesk preflight` left in the database: its ACL probe's documents,
+    cache rows and ACL set (README "Launch checklist and releases")."""
+    from bot.acl_probe import sweep
+
+    try:
+        swept = await sweep(services)
+    except Exception as exc:  # never a reason not to start
+        log.warning("preflight probe sweep failed", error=type(exc).__name__)
+        return
+    if any(swept.values()):
+        log.info("removed what an interrupted preflight left", **swept)
+
+
 async def _console_login(services: Any, demo: bool) -> str | None:
     """With --demo and no login in the environment, a fresh demo login for this run only
     (printed once, stored as a hash, replaced at the next start). Without --demo, demo
@@ -118,12 +133,12 @@ async def _warm_up(services: Any) -> None:
     import gc
 
     await asyncio.to_thread(services.embedder.embed, ["warm-up"])
-    await services.answers.warm_up()
-    if services.settings.models.tiers:
+    await services.answers.warm_up()  # reads which release is active, too
+    tiers = services.answers.active.config.tiers
+    if tiers:
         from adapters.llm.litellm_client import warm_up
-        from bot.wiring import answer_config
 
-        await warm_up(answer_config(services.settings).tiers)
+        await warm_up(tiers)
     gc.collect()
     gc.freeze()
 

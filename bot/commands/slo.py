@@ -20,6 +20,12 @@ def register(sub: Subparsers) -> None:
     report.add_argument("--since", default="7d", help="report window (default 7d)")
     report.add_argument("--platform", help="only requests from this platform (slack, teams…)")
     report.add_argument("--file", type=Path, help="the SLO file (default: slo.file)")
+    report.add_argument(
+        "--release",
+        nargs="*",
+        metavar="ID",
+        help="one report per release, side by side (no ID: the active release and the canary)",
+    )
     report.add_argument("--json", action="store_true")
 
 
@@ -38,6 +44,8 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
         spec = load_slo_file(Path(path))
     except SloFileError as exc:
         raise UsageError(f"slo report: {exc}") from None
+    if args.release is not None:
+        return _by_release(settings, spec, since_s, args)
     report = run(_report, settings, spec, since_s, args.platform)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
@@ -51,6 +59,78 @@ async def _report(settings: Settings, spec: Any, since_s: float, platform: str |
 
     async with database(settings) as engine:
         return await slo_report(engine, spec, since_s=since_s, platform=platform)
+
+
+def _by_release(settings: Settings, spec: Any, since_s: float, args: argparse.Namespace) -> int:
+    """The agreement per release: during a canary, the candidate next to the active one."""
+
+    async def reports() -> list[dict[str, Any]]:
+        from adapters.db.releases import ReleaseError, SqlReleaseStore
+        from bot.release_file import release_id, settings_release
+        from bot.service_levels import slo_report
+
+        async with database(settings) as engine:
+            store = SqlReleaseStore(engine)
+            state = await store.state()
+            roles = {state.active or release_id(settings_release(settings)): "active"}
+            if state.canary:
+                roles[state.canary] = f"canary {state.share}%"
+            chosen = list(roles)
+            if args.release:
+                try:
+                    chosen = [(await store.get(ref)).id for ref in args.release]
+                except ReleaseError as exc:
+                    raise UsageError(f"slo report: {exc}") from None
+            return [
+                {
+                    "release": release,
+                    "role": roles.get(release),
+                    "report": await slo_report(
+                        engine, spec, since_s=since_s, platform=args.platform, release=release
+                    ),
+                }
+                for release in dict.fromkeys(chosen)
+            ]
+
+    found = run(reports)
+    if args.json:
+        print(json.dumps({"releases": found}, ensure_ascii=False))
+    else:
+        print(format_releases(found))
+    return 1 if any(r["report"]["failing"] for r in found) else 0
+
+
+def format_releases(found: list[dict[str, Any]]) -> str:
+    """One column per release: each objective's actual value and whether it is met."""
+    from bot.service_levels import format_actual, format_target
+
+    reports = [r["report"] for r in found]
+    heads = [r["release"] + (f" ({r['role']})" if r["role"] else "") for r in found]
+    width = max(22, *(len(h) for h in heads))
+    window = reports[0]["window"]
+    lines = [
+        f"Service levels by release {window['since']} → {window['until']}",
+        "",
+        f"{'objective':24} {'target':>10} " + " ".join(f"{h:>{width}}" for h in heads),
+    ]
+    for i, objective in enumerate(reports[0]["objectives"]):
+        name = objective["name"]
+        cells = []
+        for report in reports:
+            o = report["objectives"][i]
+            met = {True: "", False: " NO", None: ""}[o["met"]]
+            cells.append(f"{format_actual(name, o['actual']) + met:>{width}}")
+        lines.append(f"{name:24} {format_target(name, objective['target']):>10} " + " ".join(cells))
+    requests = " ".join(f"{r['outcomes']['requests']:>{width}}" for r in reports)
+    lines.append(f"{'requests':24} {'':>10} {requests}")
+    failing = [
+        f"{r['release']}: {', '.join(r['report']['failing'])}"
+        for r in found
+        if r["report"]["failing"]
+    ]
+    if failing:
+        lines.append("FAILING: " + "; ".join(failing))
+    return "\n".join(lines)
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from core.answering.gate import GateConfig
 from core.answering.model import TierSpec
 from core.answering.policy import PolicyConfig
+from core.answering.prompt import SYSTEM_PROMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,8 @@ class AnswerConfig:
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
     redaction: str = "pii"  # none | pii | all: message text in traces
-    release: str = "dev"
+    release: str = "dev"  # the release id: recorded on every trace and cache entry
+    system_prompt: str = SYSTEM_PROMPT  # the release's prompt template
     policy: PolicyConfig = field(default_factory=PolicyConfig)  # topic rules, human request
     pii_redaction: bool = True  # before text reaches any model, cache entry or memory
     language: str = "auto"  # "auto" = the question's language, else a language code

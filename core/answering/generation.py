@@ -188,6 +188,7 @@ class TierGenerator:
             text,
             [PromptSource(h.chunk.title, h.chunk.page, h.chunk.text) for h in sources],
             locale,
+            self.config.system_prompt,
         )
         for attempt in (1, 2):
             remaining = deadline - time.monotonic()
@@ -260,7 +261,7 @@ class TierGenerator:
                     tier.allowed_classifications,
                 )
             )
-        overhead = count(cheapest, build_messages(text, [])[0]["content"] + text) + 40
+        overhead = count(cheapest, self.config.system_prompt + text) + 40
         return plan_route(
             RoutingInput(
                 question=text,

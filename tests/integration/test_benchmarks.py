@@ -19,6 +19,7 @@ FIGURES = {
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
     "governance.py": ["exact words (before)", "word forms + examples", "recall", "precision"],
     "streaming.py": ["first visible text", "final answer", "calls per answer", "over it: 0"],
+    "releases.py": ["release state read", "build + warm-up", "answered with it", "switch"],
 }
 
 

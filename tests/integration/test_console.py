@@ -24,7 +24,7 @@ from tests.support.console import login, page_csrf
 from tests.support.service import running
 
 NAME, PASSWORD = "alice", "correct horse battery staple"
-PAGES = ["/admin", "/admin/traces", "/admin/tickets", "/admin/try", "/admin/audit"]
+PAGES = ["/admin", "/admin/traces", "/admin/tickets", "/admin/try", "/admin/audit", "/admin/launch"]
 
 
 @pytest.fixture

@@ -7,29 +7,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.support.processes import free_port, http
+
 JORDAN = "jordan@example.com"
 DIRECTORY = "users:\n  - email: jordan@example.com\n    name: Jordan\n    groups: [engineering]\n"
 KAYAK = "# Kayak club\n\nThe kayak club meets every Thursday at the Portland boathouse at 6 pm.\n"
 QUESTION = "When does the kayak club meet?"
 HR_ONLY = 'default: [public]\nrules:\n  - match: "kayak.md"\n    allow: ["group:hr"]\n'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,19 +33,6 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
-
-
-def http(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if body else "GET")
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 @contextmanager

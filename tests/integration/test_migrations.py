@@ -40,6 +40,10 @@ TABLES = {
     "ticket_messages",
     "teams_answer_messages",
     "teams_conversations",
+    "releases",
+    "release_state",
+    "release_events",
+    "preflight_runs",
 }
 
 

@@ -260,6 +260,8 @@ class ZendeskDouble(TicketSystemDouble):
             return web.json_response({"error": "Couldn't authenticate you"}, status=401)
         if request.method == "POST" and request.path == "/api/v2/tickets.json":
             return self._create(record["json"] or {}, request.headers.get("Idempotency-Key"))
+        if request.method == "GET" and request.path == "/api/v2/users/me.json":
+            return web.json_response({"user": {"id": 9001, "email": self.email, "role": "agent"}})
         return web.json_response({"error": "InvalidEndpoint"}, status=404)
 
     def _create(self, body: dict[str, Any], key: str | None) -> web.Response:
@@ -456,7 +458,8 @@ def verify_answerdesk_signature(
 
 class WebhookReceiver(TicketSystemDouble):
     """A help desk receiving our signed tickets at ``/tickets``: verifies them (401 when the
-    signature does not hold), keeps one ticket per Idempotency-Key, answers a key."""
+    signature does not hold), keeps one ticket per Idempotency-Key, answers a key; answers a
+    signed ``{"type": "ping"}`` with 200 and creates nothing."""
 
     def __init__(self, secret: str = "webhook-secret", name_keys: bool = True):
         super().__init__()
@@ -470,6 +473,8 @@ class WebhookReceiver(TicketSystemDouble):
             return web.json_response({"error": "not found"}, status=404)
         if not verify_answerdesk_signature(self.secret, record["headers"], record["raw"]):
             return web.json_response({"error": "bad signature"}, status=401)
+        if (record["json"] or {}).get("type") == "ping":  # a reachability check: no ticket
+            return web.json_response({"ok": True})
         failure = self._next_failure()
         if failure and failure != "500-after":
             return self._failure_response(failure)
