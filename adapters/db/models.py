@@ -411,3 +411,19 @@ class PreflightRun(Base):
     # The process probing (the command's, or the service's it handed the probe to).
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EvalRun(Base):
+    """One `answerdesk eval` run: its summary, regressions against the baseline and worst
+    cases, so the console shows the evaluation history from any replica."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    library: Mapped[str] = mapped_column(String(200))
+    config: Mapped[str] = mapped_column(String(200))
+    cases: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[dict] = mapped_column(JSON)
+    regressions: Mapped[list] = mapped_column(JSON)
+    worst: Mapped[list] = mapped_column(JSON)

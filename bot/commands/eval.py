@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -23,6 +23,9 @@ from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, Settings, load_settings
 from core.evaluation.library import Library, LibraryError, load_library
 from core.tickets import TicketRef, TicketRequest
+
+if TYPE_CHECKING:
+    from bot.wiring import Services
 
 _SINCE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -165,8 +168,10 @@ def _read_baseline(path: Path) -> dict[str, Any]:
 async def _run_one(
     run: _Run, library: Library, args: argparse.Namespace, baseline: dict[str, Any] | None
 ) -> None:
-    from core.evaluation.compare import compare, regressions
-    from core.evaluation.report import summarize, terminal
+    from adapters.db.evaluation import record_run
+    from bot.wiring import build_services
+    from core.evaluation.compare import compare, leaked, regressions
+    from core.evaluation.report import summarize, terminal, worst_cases
 
     settings = run.settings
     if not args.with_cache:
@@ -174,48 +179,52 @@ async def _run_one(
             update={"cache": settings.cache.model_copy(update={"enabled": False})}
         )
     async with _owned_index(settings):
-        results = await _run_cases(
-            settings, library, args.concurrency, run.label, active=not args.configs
-        )
-    run.results = results
-    run.summary = summarize(library, results, run.label)
-    run.deltas = compare(run.summary, baseline, library.tolerance) if baseline else []
-    run.regressions = [d.describe() for d in regressions(run.deltas)]
+        services = await build_services(settings, answer_tickets=DryRunTickets())
+        try:
+            run.results = await _run_cases(
+                services, library, args.concurrency, run.label, active=not args.configs
+            )
+            run.summary = summarize(library, run.results, run.label)
+            run.deltas = compare(run.summary, baseline, library.tolerance) if baseline else []
+            run.regressions = [d.describe() for d in regressions(run.deltas)]
+            worst = [
+                {"case": r.case.id, "request_id": r.request_id, "mode": r.mode, "failed": r.failed}
+                for r in worst_cases(run.results)
+            ]
+            passed = not run.regressions and not leaked(run.summary)
+            await record_run(services.engine, run.summary, run.regressions, worst, passed)
+        finally:
+            await services.close()
     run.report = terminal(run.summary, run.deltas)
 
 
 async def _run_cases(
-    settings: Settings, library: Library, concurrency: int, label: str, *, active: bool
+    services: Services, library: Library, concurrency: int, label: str, *, active: bool
 ) -> list:
     """The cases through the release answering now (`active`; README "Launch checklist and
     releases"), or through the configuration as given (`--config`)."""
     from adapters.db.evaluation import corpus_chunks
-    from bot.wiring import build_services
     from core.acl import load_policy
     from core.evaluation.leaks import LeakDetector
     from core.evaluation.runner import EvalRunner
 
-    services = await build_services(settings, answer_tickets=DryRunTickets())
+    reference = load_policy(library.acl) if library.acl else None
+    leaks = LeakDetector(await corpus_chunks(services.engine), reference)
+    release = (await services.releases.store.state()).active if active else None
+    answers, retriever = await services.releases.resolve(release)
+    runner = EvalRunner(
+        answers,
+        retriever,
+        services.directory,
+        leaks,
+        judge=_judge(services.settings),
+        concurrency=concurrency,
+    )
+    progress, close = _progress(len(library.cases), label)
     try:
-        reference = load_policy(library.acl) if library.acl else None
-        leaks = LeakDetector(await corpus_chunks(services.engine), reference)
-        release = (await services.releases.store.state()).active if active else None
-        answers, retriever = await services.releases.resolve(release)
-        runner = EvalRunner(
-            answers,
-            retriever,
-            services.directory,
-            leaks,
-            judge=_judge(settings),
-            concurrency=concurrency,
-        )
-        progress, close = _progress(len(library.cases), label)
-        try:
-            return await runner.run(library.cases, progress)
-        finally:
-            close()
+        return await runner.run(library.cases, progress)
     finally:
-        await services.close()
+        close()
 
 
 class DryRunTickets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import launch, pages
+from bot.console import evaluations, launch, pages
 from bot.console.web import CONSOLE, Console, login, login_page, logout, static_file
 from bot.wiring import Services
 
@@ -23,6 +23,7 @@ def setup_console(app: web.Application, services: Services) -> Console:
     app.router.add_get("/admin/static/{name}", static_file)
     pages.add_routes(app)
     launch.add_routes(app)
+    evaluations.add_routes(app)
     return console
 
 

@@ -20,11 +20,20 @@ from bot.console.auth import SESSION_COOKIE
 from bot.settings import Settings
 from bot.wiring import Services
 from core.tickets import TicketRequest
+from tests.support.cli import run
 from tests.support.console import login, page_csrf
 from tests.support.service import running
 
 NAME, PASSWORD = "alice", "correct horse battery staple"
-PAGES = ["/admin", "/admin/traces", "/admin/tickets", "/admin/try", "/admin/audit", "/admin/launch"]
+PAGES = [
+    "/admin",
+    "/admin/traces",
+    "/admin/tickets",
+    "/admin/try",
+    "/admin/audit",
+    "/admin/launch",
+    "/admin/evaluations",
+]
 
 
 @pytest.fixture
@@ -268,3 +277,50 @@ def _ticket_request(request_id: str) -> TicketRequest:
 
 async def console_audit(services: Services) -> list[dict]:
     return await AdminStore(services.engine).audit_log()
+
+
+async def test_evaluation_runs_listed_with_worst_cases_linked_to_traces(
+    demo_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = tmp_path / "mini.yaml"
+    library.write_text(
+        "name: console-mini\n"
+        "cases:\n"
+        "  - id: guest-wifi\n"
+        "    question: How long does a guest Wi-Fi pass last?\n"
+        "    as: jordan.kim@harborlight.example\n"
+        "    must_include: ['24 hours']\n"
+        "  - id: phrase-nobody-wrote\n"
+        "    question: How many PTO days do I get after 3 years at Harborlight?\n"
+        "    as: jordan.kim@harborlight.example\n"
+        "    must_include: ['purple elephants']\n"
+    )
+    done = run(
+        tmp_path, "eval", str(library), env={"ANSWERDESK_DATA_DIR": str(demo_settings.data_dir)}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    monkeypatch.setenv("ANSWERDESK_ADMIN_USER", NAME)
+    monkeypatch.setenv("ANSWERDESK_ADMIN_PASSWORD", PASSWORD)
+    async with running(Settings(data_dir=demo_settings.data_dir)) as (url, _), browser() as session:
+        assert (await login(session, url, NAME, PASSWORD)).status == 302
+        async with session.get(f"{url}/admin/evaluations") as response:
+            listing = await response.text()
+        assert response.status == 200
+        assert "console-mini" in listing and ">passed<" in listing
+        run_id = re.search(
+            r'href="/admin/evaluations/([0-9a-f]+)" class="evaluation-link"', listing
+        )[1]
+        async with session.get(f"{url}/admin/evaluations/{run_id}") as response:
+            detail = await response.text()
+        assert response.status == 200
+        assert "<td>generation.must_include_rate</td><td>0.5</td>" in detail  # one of two
+        worst = re.search(
+            r"<td>phrase-nobody-wrote</td><td><a href=\"/admin/traces/([0-9a-f]+)\"", detail
+        )
+        assert worst, detail
+        assert "guest-wifi" not in detail  # it passed: not among the worst
+        async with session.get(f"{url}/admin/traces/{worst[1]}") as response:
+            assert response.status == 200
+            assert "PTO days" in await response.text()
+        async with session.get(f"{url}/admin/evaluations/0000nope") as response:
+            assert response.status == 404
