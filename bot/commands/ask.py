@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot import operations
 from bot.commands.common import Subparsers, UsageError, operate
 from bot.settings import Settings
 from core.answering.types import Asker, Audience, Question
@@ -88,6 +87,8 @@ def _questions(args: argparse.Namespace) -> list[Question]:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import operations  # the service's whole wiring: only when it runs
+
     if args.stream and args.file is not None:
         raise UsageError("ask: --stream answers one QUESTION, not --file")
     questions = _questions(args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot import operations
 from bot.commands.common import Subparsers, operate, subcommands
 from bot.settings import Settings
 
@@ -20,6 +19,8 @@ def register(sub: Subparsers) -> None:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import operations  # the service's whole wiring: only when it runs
+
     params = {"command": args.cache_command}
     result = operate(settings, "cache", params, lambda services: operations.cache(services, params))
     if args.json:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot import operations
 from bot.commands.common import Subparsers, UsageError, operate
 from bot.settings import Settings
 
@@ -27,6 +26,7 @@ def register(sub: Subparsers) -> None:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import operations  # the service's whole wiring: only when it runs
     from core.acl import load_policy
 
     missing = [str(p) for p in args.paths if not p.exists()]

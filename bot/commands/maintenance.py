@@ -7,7 +7,6 @@ import json
 import time
 from datetime import UTC, datetime
 
-from bot import operations
 from bot.commands.common import Subparsers, UsageError, operate, subcommands
 from bot.settings import Settings
 
@@ -35,6 +34,7 @@ def register(sub: Subparsers) -> None:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import operations  # the service's whole wiring: only when it runs
     from bot.durations import parse_duration
 
     older_than = args.older_than or settings.retention.max_age

@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from bot import operations
 from bot.commands.common import Subparsers, UsageError, operate
 from bot.settings import Settings
 
@@ -22,6 +21,8 @@ def register(sub: Subparsers) -> None:
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import operations  # the service's whole wiring: only when it runs
+
     if (args.query is None) == (args.file is None):
         raise UsageError("search: give either QUERY or --file QUERIES.txt")
     if args.k is not None and not 1 <= args.k <= 100:
