@@ -19,6 +19,7 @@ from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, build_slack, build_teams
 from core.acl import AclFileError
+from core.conversation.leases import Sweeper
 from core.directory import DirectoryFileError
 from core.handoff.worker import DeliveryWorker
 
@@ -193,6 +194,23 @@ def create_app(
 
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_stop_worker)
+    # Events a dead replica claimed and never answered: taken over here once their lease
+    # has run out (one sweeper per replica; the claim lets only one take each).
+    handlers = {}
+    if parts.endpoint is not None:
+        from adapters.slack.app import EVENT_CLAIM
+
+        handlers[EVENT_CLAIM] = parts.endpoint.redispatch
+    sweeper = Sweeper(services.leases, handlers)
+
+    async def _start_sweeper(_app: web.Application) -> None:
+        sweeper.start()
+
+    async def _stop_sweeper(_app: web.Application) -> None:
+        await sweeper.close()
+
+    app.on_startup.append(_start_sweeper)
+    app.on_cleanup.append(_stop_sweeper)
 
     teams_parts = build_teams(services)
 

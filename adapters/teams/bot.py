@@ -32,6 +32,7 @@ from adapters.teams.ports import InvokeReply, Transport, Turn
 from adapters.teams.render import render_welcome
 from adapters.teams.store import TeamsStore
 from adapters.teams.surface import Streams, TeamsSurface
+from core.conversation.leases import Lease, current_lease
 from core.conversation.ports import Chat
 from core.conversation.service import ConversationService
 
@@ -127,6 +128,9 @@ class TeamsBot:
         end the turn and let it go on proactively."""
         connector = Connector(self._transport, conversation_reference(turn.activity), turn)
         chat, surface = self.chat(connector, sender)
+        lease = current_lease()
+        if lease is not None:
+            lease.hold()  # completed here, when the work is done, not when the turn ends
 
         async def run() -> None:
             try:
@@ -136,8 +140,12 @@ class TeamsBot:
                     "teams turn failed", activity_id=turn.activity.get("id"),
                     tenant=tenant_of(turn.activity),
                 )  # fmt: skip
+                if lease is not None:
+                    lease.abandon()
             finally:
                 surface.release_stream()
+            if lease is not None:
+                await _completed(lease)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
@@ -158,3 +166,10 @@ class TeamsBot:
         """Wait for answers still being delivered (shutdown, tests)."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def _completed(lease: Lease) -> None:
+    try:
+        await lease.complete()
+    except Exception as exc:  # the lease runs out; a redelivery finds the answer recorded
+        log.warning("teams claim not completed", key=lease.key, error=type(exc).__name__)

@@ -9,6 +9,7 @@ import structlog
 
 from core.answering.redaction import redact_pii
 from core.answering.types import Asker, Audience, Question
+from core.conversation.leases import Lease
 from core.conversation.messages import (
     OFFER_HUMAN_TEXT,
     Action,
@@ -50,17 +51,22 @@ class ConversationService:
 
     # --- a chat turn --------------------------------------------------------------------
 
-    async def answer(self, turn: Turn, chat: Chat) -> PostedAnswer:
+    async def answer(self, turn: Turn, chat: Chat, lease: Lease | None = None) -> PostedAnswer:
         """A reply started at once (people see that the bot is on it), then who asks and
         who reads, the answer (its progress shown as it comes), its record, and the checked
         answer in place of whatever was shown. The record is written before the answer's
-        buttons show, so they work."""
+        buttons show, so they work. With the event's ``lease``, the working message is
+        noted on the claim, and a takeover finishes in the one an earlier attempt posted."""
         where = turn.where
+        if lease is not None and lease.resume_message and not turn.resume_message:
+            turn = replace(turn, resume_message=lease.resume_message)
         # The working message and who asks/reads are independent round trips to the
         # platform, made together: both are on the way to the answer's first words.
         reply, (email, audience) = await asyncio.gather(
             chat.surface.reply(turn), self._who(turn, chat)
         )
+        if lease is not None:
+            await _noted(lease, reply.message_id)
         answer = await self._answers.answer(
             Question(
                 text=turn.text,
@@ -154,6 +160,14 @@ class ConversationService:
         # Recorded like any posted answer, so the private answer's own buttons work too.
         await self._store.record(PostedAnswer(answer.request_id, where, actor.id, posted.question))
         await chat.surface.post_privately(where, actor.id, AnswerMessage.private(answer))
+
+
+async def _noted(lease: Lease, message_id: str | None) -> None:
+    """A lost note costs a second working message on a takeover, never the answer."""
+    try:
+        await lease.note(message_id)
+    except Exception as exc:
+        log.warning("working message not noted", key=lease.key, error=type(exc).__name__)
 
 
 def _asker(where: ConversationRef, user: ChatUser, email: str | None) -> Asker:
