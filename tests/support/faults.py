@@ -312,3 +312,22 @@ def admin(url: str, op: str, params: dict, token: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=300) as response:
         return json.loads(response.read())
+
+
+def click(workspace: Workspace, url: str, action: str, answer: dict, user: str) -> int:
+    """A button on a posted answer, pressed by `user` (signed interactivity payload)."""
+    from tests.support.slack_api import block_action
+
+    rid = request_id(answer)
+    assert rid, answer
+    body = block_action(
+        action,
+        rid,
+        user=user,
+        channel=answer["channel"],
+        message_ts=answer["ts"],
+        thread_ts=answer["thread_ts"],
+    )
+    content = "application/x-www-form-urlencoded"
+    headers = signed_headers(SECRET, body, content_type=content)
+    return post(f"{url}/slack/events", body, headers)
