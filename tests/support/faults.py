@@ -240,7 +240,10 @@ class Workspace:
             found = [m for m in self.replies(thread) if request_id(m)]
             return found[0] if found else None
 
-        return wait_until(finished, f"an answer in thread {thread}", seconds)
+        try:
+            return wait_until(finished, f"an answer in thread {thread}", seconds)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the thread holds {self.replies(thread)}") from None
 
 
 def request_id(message: dict) -> str | None:
