@@ -237,7 +237,8 @@ def event_leases(settings: Settings, engine: AsyncEngine) -> EventLeases:
 
     e = settings.events
     return EventLeases(
-        SqlConversationStore(engine), LeaseConfig(e.lease_s, e.sweep_s, e.max_attempts)
+        SqlConversationStore(engine),
+        LeaseConfig(e.lease_s, e.sweep_s, e.max_attempts, e.database_wait_s),
     )
 
 
@@ -515,7 +516,10 @@ def build_slack(services: Services) -> SlackParts:
         services.directory,
         services.handoff.handoffs,
         SqlConversationStore(services.engine),
-        ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
+        ConversationConfig(
+            audience_ttl_s=cfg.channel_cache_ttl_s,
+            database_wait_s=services.settings.events.database_wait_s,
+        ),
     )
     engine = services.engine
     bot = SlackBot(
@@ -656,7 +660,10 @@ def build_teams(services: Services) -> TeamsParts:
             services.directory,
             services.handoff.handoffs,
             conversations,
-            ConversationConfig(audience_ttl_s=cfg.member_cache_ttl_s),
+            ConversationConfig(
+                audience_ttl_s=cfg.member_cache_ttl_s,
+                database_wait_s=services.settings.events.database_wait_s,
+            ),
         ),
         Rosters(cfg.member_cache_ttl_s),
         TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),

@@ -136,8 +136,9 @@ class SqlConversationStore:
             return Taken(key, payload, None, 1)
         except IntegrityError:
             pass
-        # Taken over only when its lease ran out before it was done: one UPDATE, so two
-        # replicas taking over at the same moment cannot both succeed.
+        # Taken over only when its lease ran out before it was done (or it is the owner's
+        # own, inserted by an attempt whose commit was not acknowledged): one UPDATE, so
+        # two replicas taking over at the same moment cannot both succeed.
         async with self._sessions() as session, session.begin():
             done = await session.execute(
                 update(ConversationClaim)
@@ -145,7 +146,7 @@ class SqlConversationStore:
                     ConversationClaim.claim_key == key,
                     ConversationClaim.completed_at.is_(None),
                     ConversationClaim.lease_until.is_not(None),
-                    ConversationClaim.lease_until < now,
+                    or_(ConversationClaim.lease_until < now, ConversationClaim.owner == owner),
                 )
                 .values(
                     owner=owner,

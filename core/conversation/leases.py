@@ -22,7 +22,10 @@ from typing import Any, Protocol
 
 import structlog
 
+from core.conversation.durable import durably
+
 log = structlog.get_logger()
+RETRY_RENEW_S = 0.5  # a renewal the database refused is tried again this soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class LeaseConfig:
     lease_s: float = 30.0  # how long a claim holds without renewal (a dead replica's ends)
     sweep_s: float = 5.0  # how often each replica looks for claims whose lease ran out
     max_attempts: int = 3  # takes of one event before it is given up (logged)
+    database_wait_s: float = 60.0  # how long a claim waits for a database that is down
 
     @property
     def renew_s(self) -> float:
@@ -54,7 +58,8 @@ class Claims(Protocol):
         self, key: str, owner: str, lease_s: float, payload: Mapping[str, Any] | None
     ) -> Taken | None:
         """Claim ``key`` for ``owner``: new, or taken over when its lease ran out before it
-        was completed; None when another holder has it or it is done."""
+        was completed (or ``owner`` holds it already: a claim whose commit was not
+        acknowledged); None when another holder has it or it is done."""
         ...
 
     async def renew(self, key: str, owner: str, lease_s: float, note: str | None) -> bool:
@@ -84,6 +89,8 @@ class Lease:
         self.resume_message = taken.note  # a previous attempt's working message
         self.attempt = taken.attempt
         self._note: str | None = taken.note
+        self.lost = False
+        leases.active.add(self.key)
         self._renewing: asyncio.Task[None] | None = asyncio.create_task(self._renew())
         self._settled = False
         self.held = False
@@ -100,12 +107,34 @@ class Lease:
         self._note = message_id
         await self._leases.renew(self.key, message_id)
 
+    async def still_held(self) -> bool:
+        """Renewed just now: this attempt may show its answer. False when another replica
+        took the event over (this replica's lease ran out, e.g. while the database was
+        down) or the database cannot say: showing nothing is then the safe side, since the
+        event is answered by whoever holds it, or taken over again."""
+        if self.lost:
+            return False
+        try:
+            held = await durably(
+                lambda: self._leases.renew(self.key, self._note),
+                "event claim",
+                self._leases.config.database_wait_s,
+            )
+        except Exception:
+            held = False
+        self.lost = not held
+        return held
+
     async def complete(self) -> None:
         """The answer is done: nobody answers this event again."""
         if self._settled:
             return
         self._stop()
-        await self._leases.complete(self.key)
+        await durably(
+            lambda: self._leases.complete(self.key),
+            "event completion",
+            self._leases.config.database_wait_s,
+        )
 
     def abandon(self) -> None:
         """Stop renewing: the lease runs out and another attempt takes the event."""
@@ -115,19 +144,24 @@ class Lease:
 
     def _stop(self) -> None:
         self._settled = True
+        self._leases.active.discard(self.key)
         if self._renewing is not None:
             self._renewing.cancel()
             self._renewing = None
 
     async def _renew(self) -> None:
+        wait = self._leases.config.renew_s
         while True:
-            await asyncio.sleep(self._leases.config.renew_s)
+            await asyncio.sleep(wait)
             try:
                 if not await self._leases.renew(self.key, self._note):
                     log.warning("event claim lost", key=self.key)
+                    self.lost = True
                     return
-            except Exception as exc:  # the database is down: try again next period
+                wait = self._leases.config.renew_s
+            except Exception as exc:  # the database is down: renew as soon as it is back
                 log.warning("event claim not renewed", key=self.key, error=type(exc).__name__)
+                wait = min(RETRY_RENEW_S, self._leases.config.renew_s)
 
 
 class EventLeases:
@@ -137,9 +171,23 @@ class EventLeases:
         self._claims = claims
         self.config = config or LeaseConfig()
         self.owner = owner or replica_id()
+        self.active: set[str] = set()  # keys this replica is answering now
+        self._taking: set[str] = set()
 
     async def take(self, key: str, payload: Mapping[str, Any] | None = None) -> Lease | None:
-        taken = await self._claims.take(key, self.owner, self.config.lease_s, payload)
+        """The event's lease, or None when it is someone else's or done. Waits (bounded)
+        for a database that is down: an event arriving during a restart is answered after."""
+        if key in self.active or key in self._taking:
+            return None  # a retry of an event this replica is answering already
+        self._taking.add(key)
+        try:
+            taken = await durably(
+                lambda: self._claims.take(key, self.owner, self.config.lease_s, payload),
+                "event claim",
+                self.config.database_wait_s,
+            )
+        finally:
+            self._taking.discard(key)
         if taken is None:
             return None
         if taken.attempt > 1:
@@ -204,6 +252,8 @@ class Sweeper:
         """One round; the number of events taken over."""
         taken = 0
         for key in await self._leases.expired(tuple(self._handlers)):
+            if key in self._leases.active:
+                continue  # still being answered here (its renewal waits for the database)
             lease = await self._leases.take(key)
             if lease is None:
                 continue  # another replica was quicker

@@ -10,6 +10,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -247,7 +248,17 @@ class Workspace:
 
 
 def request_id(message: dict) -> str | None:
-    """The request id an answer's buttons carry (None: not a finished answer)."""
+    """The request id of a finished answer, from its footer (None: not one)."""
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict) and block.get("block_id") == "answerdesk_footer":
+            found = re.search(r"request `([0-9a-f]+)`", json.dumps(block))
+            if found:
+                return found.group(1)
+    return button_request_id(message)
+
+
+def button_request_id(message: dict) -> str | None:
+    """The request id an answer's buttons carry."""
     for block in message.get("blocks") or []:
         for element in block.get("elements", []) if isinstance(block, dict) else []:
             if isinstance(element, dict) and element.get("type") == "button":
