@@ -7,6 +7,7 @@ visible on the other, and an answer cached by one is served by the other."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,8 +106,10 @@ def test_a_replica_killed_mid_answer_leaves_every_event_answered_once(
 
         # The cache is shared: the same question through the other replica is a hit.
         cached = people.ask(two.url, QUESTIONS["guest-wifi.md"])
-        assert "24 hours" in str(people.answer(cached))
+        hit = people.answer(cached)
+        assert "24 hours" in str(hit)
         assert len(model.requests_for("fast")) == asked
+        assert wait_until(lambda: _cache_status(postgres_url, request_id(hit))) == "hit"
 
         # Ingestion through one replica is searched by the other.
         added = admin(one.url, "ingest", {"paths": [str(later)]}, TOKEN)["result"]
@@ -161,3 +164,17 @@ def _all_completed(url: str, expected: int) -> dict[str, int] | None:
     if len(rows) != expected or any(row["completed_at"] is None for row in rows):
         return None
     return {row["claim_key"]: row["attempts"] for row in rows}
+
+
+def _cache_status(url: str, rid: str | None) -> str | None:
+    """The cache decision in an answer's stored trace (None until it is stored)."""
+
+    async def read() -> str | None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            data = await conn.fetchval("SELECT data FROM traces WHERE request_id = $1", rid)
+        finally:
+            await conn.close()
+        return json.loads(data)["cache"]["status"] if data else None
+
+    return asyncio.run(read())
