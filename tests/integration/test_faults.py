@@ -306,6 +306,7 @@ def test_postgres_restarted_mid_run_loses_nothing_and_answers_once(
     deployment: Deployment,
 ) -> None:
     d = deployment
+    admin(d.service.url, "cache", {"command": "clear"}, TOKEN)  # answers come from the model
     voted = d.answer(d.ask(QUESTIONS["guest-wifi.md"]))
     d.model.set_pacing("fast", first_token_ms=1500)  # answers in flight across the restart
     asked = _model_calls(d)

@@ -109,7 +109,8 @@ def test_a_replica_killed_mid_answer_leaves_every_event_answered_once(
         hit = people.answer(cached)
         assert "24 hours" in str(hit)
         assert len(model.requests_for("fast")) == asked
-        assert wait_until(lambda: _cache_status(postgres_url, request_id(hit))) == "hit"
+        status = wait_until(lambda: _cache_status(postgres_url, request_id(hit)), "its trace")
+        assert status == "hit"
 
         # Ingestion through one replica is searched by the other.
         added = admin(one.url, "ingest", {"paths": [str(later)]}, TOKEN)["result"]
