@@ -194,6 +194,7 @@ def create_app(
 
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_stop_worker)
+    teams_parts = build_teams(services)
     # Events a dead replica claimed and never answered: taken over here once their lease
     # has run out (one sweeper per replica; the claim lets only one take each).
     handlers = {}
@@ -201,6 +202,10 @@ def create_app(
         from adapters.slack.app import EVENT_CLAIM
 
         handlers[EVENT_CLAIM] = parts.endpoint.redispatch
+    if teams_parts.endpoint is not None:
+        from adapters.teams.endpoint import ACTIVITY_CLAIM
+
+        handlers[ACTIVITY_CLAIM] = teams_parts.endpoint.bot.redispatch
     sweeper = Sweeper(services.leases, handlers)
 
     async def _start_sweeper(_app: web.Application) -> None:
@@ -211,8 +216,6 @@ def create_app(
 
     app.on_startup.append(_start_sweeper)
     app.on_cleanup.append(_stop_sweeper)
-
-    teams_parts = build_teams(services)
 
     async def teams_messages(request: web.Request) -> web.Response:
         if teams_parts.endpoint is None:

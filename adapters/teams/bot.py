@@ -97,11 +97,33 @@ class TeamsBot:
                 # goes proactive with the one in memory).
                 await asyncio.gather(
                     self._remember(message.tenant_id, reference),
-                    self._conversations.answer(message.turn(), chat),
+                    self._conversations.answer(message.turn(), chat, current_lease()),
                 )
 
             await self._within_reply_window(turn, message.user, answer)
         return None  # other activity types are ignored
+
+    async def redispatch(self, lease: Lease) -> None:
+        """A message another replica took and never answered (it died mid-answer): answered
+        here proactively, with the conversation reference the activity carries."""
+        activity = (lease.payload or {}).get("activity")
+        message = parse_message(activity) if isinstance(activity, dict) else None
+        if message is None:  # buttons and invokes wanted their reply in the turn: gone
+            await lease.complete()
+            return
+        connector = Connector(self._transport, conversation_reference(activity))
+        chat, surface = self.chat(connector, message.user)
+        try:
+            await asyncio.gather(
+                self._remember(message.tenant_id, conversation_reference(activity)),
+                self._conversations.answer(message.turn(), chat, lease),
+            )
+        except Exception:
+            lease.abandon()
+            raise
+        finally:
+            surface.release_stream()
+        await _completed(lease)
 
     async def _vote(self, turn: Turn, feedback: FeedbackEvent) -> InvokeReply:
         """👍/👎 from Teams' feedback loop: a vote on the answer the rated message shows."""

@@ -24,8 +24,11 @@ from core.conversation.leases import EventLeases, handling
 log = structlog.get_logger()
 
 
+ACTIVITY_CLAIM = "teams:activity:"  # the claim key's prefix: the sweeper re-dispatches these
+
+
 def activity_key(tenant: str, conversation: str, activity_id: str) -> str:
-    return f"teams:activity:{teams_key(tenant, conversation, activity_id)}"
+    return f"{ACTIVITY_CLAIM}{teams_key(tenant, conversation, activity_id)}"
 
 
 class TeamsEndpoint:
@@ -65,7 +68,10 @@ class TeamsEndpoint:
         activity_id = str(activity.get("id") or "")
         lease = None
         if activity_id:
-            lease = await self._leases.take(activity_key(tenant, conversation, activity_id))
+            # The activity, so another replica can answer it if this one dies mid-answer.
+            lease = await self._leases.take(
+                activity_key(tenant, conversation, activity_id), {"activity": activity}
+            )
             if lease is None:
                 if self._on_duplicate is not None:
                     self._on_duplicate()
