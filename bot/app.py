@@ -19,6 +19,7 @@ from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, build_slack, build_teams
 from core.acl import AclFileError
+from core.conversation.leases import Sweeper
 from core.directory import DirectoryFileError
 from core.handoff.worker import DeliveryWorker
 
@@ -193,8 +194,28 @@ def create_app(
 
     app.on_startup.append(_start_worker)
     app.on_cleanup.append(_stop_worker)
-
     teams_parts = build_teams(services)
+    # Events a dead replica claimed and never answered: taken over here once their lease
+    # has run out (one sweeper per replica; the claim lets only one take each).
+    handlers = {}
+    if parts.endpoint is not None:
+        from adapters.slack.app import EVENT_CLAIM
+
+        handlers[EVENT_CLAIM] = parts.endpoint.redispatch
+    if teams_parts.endpoint is not None:
+        from adapters.teams.endpoint import ACTIVITY_CLAIM
+
+        handlers[ACTIVITY_CLAIM] = teams_parts.endpoint.bot.redispatch
+    sweeper = Sweeper(services.leases, handlers)
+
+    async def _start_sweeper(_app: web.Application) -> None:
+        sweeper.start()
+
+    async def _stop_sweeper(_app: web.Application) -> None:
+        await sweeper.close()
+
+    app.on_startup.append(_start_sweeper)
+    app.on_cleanup.append(_stop_sweeper)
 
     async def teams_messages(request: web.Request) -> web.Response:
         if teams_parts.endpoint is None:

@@ -530,6 +530,20 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class EventSettings(_Section):
+    """Events answered exactly once across replicas (README "Scaling out"): the replica
+    answering an event holds its claim for `lease_s`, renewed while it works; when a replica
+    dies mid-answer, another takes the event over once the lease has run out (each replica
+    looks every `sweep_s`), at most `max_attempts` times per event. What people do while
+    the database is down (a restart: events, votes, requests for a person, answers'
+    records) waits up to `database_wait_s` for it and is stored when it is back."""
+
+    lease_s: float = Field(default=30.0, ge=1, le=3600)
+    sweep_s: float = Field(default=5.0, gt=0, le=600)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    database_wait_s: float = Field(default=60.0, ge=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ANSWERDESK_",
@@ -568,6 +582,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     releases: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

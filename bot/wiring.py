@@ -50,6 +50,7 @@ from core.answering.policy import (
 from core.answering.service import AnswerService
 from core.answering.tracing import FanOutSink, TraceSink
 from core.cache import CacheConfig, SemanticCache
+from core.conversation.leases import EventLeases, LeaseConfig
 from core.conversation.outbound import Outbound, UnconfiguredPlatform
 from core.conversation.ports import Surfaces
 from core.conversation.service import ConversationConfig, ConversationService
@@ -87,6 +88,7 @@ class Services:
     tickets: DbTicketQueue  # the handoff outbox (every provider's tickets)
     handoff: HandoffParts
     releases: ReleaseAnswers
+    leases: EventLeases  # event claims: this replica's, leased (core/conversation/leases.py)
     metrics: ServiceMetrics | None = None
     telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
 
@@ -224,8 +226,19 @@ async def build_services(
         tickets=DbTicketQueue(engine),
         handoff=handoff,
         releases=releases,
+        leases=event_leases(settings, engine),
         metrics=metrics,
         telemetry=telemetry,
+    )
+
+
+def event_leases(settings: Settings, engine: AsyncEngine) -> EventLeases:
+    from adapters.db.conversations import SqlConversationStore
+
+    e = settings.events
+    return EventLeases(
+        SqlConversationStore(engine),
+        LeaseConfig(e.lease_s, e.sweep_s, e.max_attempts, e.database_wait_s),
     )
 
 
@@ -440,6 +453,7 @@ class SlackParts:
     events_reason: str = ""
     install_reason: str = ""
     session: Any = None  # the Web API clients' aiohttp session (connections reused)
+    endpoint: SlackEndpoint | None = None  # either transport's: re-dispatches taken-over events
 
     async def close(self) -> None:
         if self.session is not None:
@@ -502,7 +516,10 @@ def build_slack(services: Services) -> SlackParts:
         services.directory,
         services.handoff.handoffs,
         SqlConversationStore(services.engine),
-        ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
+        ConversationConfig(
+            audience_ttl_s=cfg.channel_cache_ttl_s,
+            database_wait_s=services.settings.events.database_wait_s,
+        ),
     )
     engine = services.engine
     bot = SlackBot(
@@ -529,11 +546,12 @@ def build_slack(services: Services) -> SlackParts:
     secret = credentials.signing_secret
     app = bolt_app(bot, secret, client, installations=installs, logger=logger)
     endpoint = SlackEndpoint(
-        app, secret, _counting_claims(store.claim_event, services.metrics, "slack")
+        app, secret, services.leases, _counting_duplicates(services.metrics, "slack")
     )
     parts = SlackParts(
         session=session,
         events=endpoint,
+        endpoint=endpoint,
         install=InstallPages(app.oauth_flow) if app.oauth_flow else None,
         install_reason=(
             "Slack runs for one workspace (SLACK_BOT_TOKEN); installing into workspaces "
@@ -588,18 +606,11 @@ def _slack_surfaces(cfg: SlackSettings, engine: AsyncEngine) -> Surfaces:
     )
 
 
-def _counting_claims(claim: Any, metrics: ServiceMetrics | None, platform: str) -> Any:
-    """The event claim, counting the deliveries it refuses (retries, other replicas)."""
+def _counting_duplicates(metrics: ServiceMetrics | None, platform: str) -> Any:
+    """Counts the deliveries an event claim refuses (retries, other replicas)."""
     if metrics is None:
-        return claim
-
-    async def claim_event(event_id: str) -> bool:
-        fresh = await claim(event_id)
-        if not fresh:
-            metrics.dedupe_hit(platform)
-        return fresh
-
-    return claim_event
+        return None
+    return lambda: metrics.dedupe_hit(platform)
 
 
 def teams_setup(cfg: TeamsSettings) -> TeamsSetup | str:
@@ -649,13 +660,23 @@ def build_teams(services: Services) -> TeamsParts:
             services.directory,
             services.handoff.handoffs,
             conversations,
-            ConversationConfig(audience_ttl_s=cfg.member_cache_ttl_s),
+            ConversationConfig(
+                audience_ttl_s=cfg.member_cache_ttl_s,
+                database_wait_s=services.settings.events.database_wait_s,
+            ),
         ),
         Rosters(cfg.member_cache_ttl_s),
         TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
     )
-    claims = _counting_claims(conversations.claim, services.metrics, "teams")
-    return TeamsParts(endpoint=TeamsEndpoint(transport, bot, claims, setup.allowed_tenants))
+    return TeamsParts(
+        endpoint=TeamsEndpoint(
+            transport,
+            bot,
+            services.leases,
+            setup.allowed_tenants,
+            _counting_duplicates(services.metrics, "teams"),
+        )
+    )
 
 
 def _teams_transport(setup: TeamsSetup) -> Transport:

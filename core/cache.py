@@ -84,6 +84,11 @@ class CacheStore(Protocol):
 
     async def record_hit(self, entry_id: str) -> None: ...
 
+    async def same_question(self, question: str, n: int) -> list[str]:
+        """Entries made for exactly this question, newest first: found without the vector
+        store, for when it is down."""
+        ...
+
 
 # Access check and document versions are asked of the caller, who knows the catalog.
 AllowsAcl = Callable[[str], Awaitable[bool]]
@@ -126,13 +131,38 @@ class SemanticCache:
         if not self.config.enabled:
             return CacheDecision("bypass", "cache disabled")
         now = time.time() if now is None else now
-        nearest = await self._store.nearest(vector, self.config.candidates)
+        try:
+            nearest = await self._store.nearest(vector, self.config.candidates)
+        except Exception:
+            # The vector store is down: an entry made for the very same question can still
+            # be served. Checks 1-4 and the entry's own data boundary hold as always; the
+            # ones that compare with retrieval (5, 6) cannot run, and for an identical
+            # question they guard a fuller answer, not who may read what.
+            same = await self._store.same_question(question, self.config.candidates)
+            if not same:
+                raise
+            return await self._check(
+                [(i, 1.0) for i in same], question, allows, versions, None, now
+            )
         close = [(i, s) for i, s in nearest if s >= self.config.similarity_threshold]
         if not close:
             best = f"{nearest[0][1]:.3f}" if nearest else "none"
             return CacheDecision(
                 "miss", f"no entry above {self.config.similarity_threshold} (best {best})"
             )
+        return await self._check(close, question, allows, versions, retrieved, now)
+
+    async def _check(
+        self,
+        close: list[tuple[str, float]],
+        question: str,
+        allows: AllowsAcl,
+        versions: DocumentVersions,
+        retrieved: RetrievedContext | None,
+        now: float,
+    ) -> CacheDecision:
+        """The first of the `close` entries every check passes (None `retrieved`: the
+        vector store is down, see `lookup`)."""
         entries = await self._store.load([i for i, _ in close])
         decision = CacheDecision("miss", "")
         for entry_id, similarity in close:
@@ -146,6 +176,10 @@ class SemanticCache:
                 await self._store.record_hit(entry.id)
                 decision.status, decision.entry, decision.similarity = "hit", entry, similarity
                 decision.reason = f"similarity {similarity:.3f}, permissions and versions checked"
+                if retrieved is None:
+                    decision.reason = "the same question (vector store down), " + (
+                        "permissions and versions checked"
+                    )
                 return decision
             decision.rejected.append(
                 {"entry": entry_id, "similarity": round(similarity, 4), "why": why}
@@ -159,7 +193,7 @@ class SemanticCache:
         question: str,
         allows: AllowsAcl,
         versions: DocumentVersions,
-        retrieved: RetrievedContext,
+        retrieved: RetrievedContext | None,
         now: float,
     ) -> str | None:
         if entry.release != self.release:
@@ -181,6 +215,8 @@ class SemanticCache:
         refused = not_allowed((c.classification for c in entry.context), receivable)
         if refused:
             return f"tier '{tier}' may not receive the entry's {', '.join(refused)} sources"
+        if retrieved is None:
+            return None
         context = await retrieved()
         documents = list(dict.fromkeys(document for document, _ in context))
         cited = {c["document_id"] for c in entry.answer.get("citations", [])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -23,10 +24,19 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+_MIGRATION_LOCK_ID = 0x616E6D  # PostgreSQL advisory lock key for migrations
+
+
 async def _run_async(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together on a new database migrate one after the other
+                # (the later ones find it done), not side by side into duplicate tables.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_ID}
+                )
             await connection.run_sync(_run)
             await connection.commit()
     finally:

@@ -36,6 +36,16 @@ class ChromaSqlCacheStore:
 
         return await asyncio.to_thread(query)
 
+    async def same_question(self, question: str, n: int) -> list[str]:
+        async with self._sessions() as session:
+            ids = await session.scalars(
+                select(CacheEntry.id)
+                .where(CacheEntry.question == question)
+                .order_by(CacheEntry.created_at.desc())
+                .limit(n)
+            )
+            return list(ids)
+
     async def load(self, ids: Sequence[str]) -> dict[str, CachedAnswer]:
         async with self._sessions() as session:
             rows = await session.scalars(select(CacheEntry).where(CacheEntry.id.in_(list(ids))))

@@ -1,16 +1,19 @@
-"""The conversation store on the database: posted answers, votes and one-off claims, shared by
-every replica and every platform."""
+"""The conversation store on the database: posted answers, votes, one-off claims and leased
+event claims, shared by every replica and every platform."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import ConversationClaim, Feedback, PostedAnswerRow
+from core.conversation.leases import Taken
 from core.conversation.types import ConversationRef, PostedAnswer, Vote
 
 
@@ -110,6 +113,94 @@ class SqlConversationStore:
         except IntegrityError:
             return False
         return True
+
+    # --- leased event claims (core/conversation/leases.py) ---------------------------------
+
+    async def take(
+        self, key: str, owner: str, lease_s: float, payload: Mapping[str, Any] | None
+    ) -> Taken | None:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=lease_s)
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(
+                    ConversationClaim(
+                        claim_key=key,
+                        claimed_at=now,
+                        owner=owner,
+                        lease_until=until,
+                        attempts=1,
+                        payload=dict(payload) if payload is not None else None,
+                    )
+                )
+            return Taken(key, payload, None, 1)
+        except IntegrityError:
+            pass
+        # Taken over only when its lease ran out before it was done (or it is the owner's
+        # own, inserted by an attempt whose commit was not acknowledged): one UPDATE, so
+        # two replicas taking over at the same moment cannot both succeed.
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(
+                update(ConversationClaim)
+                .where(
+                    ConversationClaim.claim_key == key,
+                    ConversationClaim.completed_at.is_(None),
+                    ConversationClaim.lease_until.is_not(None),
+                    or_(ConversationClaim.lease_until < now, ConversationClaim.owner == owner),
+                )
+                .values(
+                    owner=owner,
+                    lease_until=until,
+                    attempts=ConversationClaim.attempts + 1,
+                )
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = await session.get(ConversationClaim, key)
+        assert row is not None
+        return Taken(key, row.payload, row.note, row.attempts)
+
+    async def renew(self, key: str, owner: str, lease_s: float, note: str | None) -> bool:
+        values: dict[str, Any] = {"lease_until": datetime.now(UTC) + timedelta(seconds=lease_s)}
+        if note is not None:
+            values["note"] = note
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(
+                update(ConversationClaim)
+                .where(
+                    ConversationClaim.claim_key == key,
+                    ConversationClaim.owner == owner,
+                    ConversationClaim.completed_at.is_(None),
+                )
+                .values(**values)
+            )
+        return done.rowcount == 1  # type: ignore[attr-defined]
+
+    async def complete(self, key: str, owner: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(ConversationClaim)
+                .where(ConversationClaim.claim_key == key, ConversationClaim.owner == owner)
+                .values(completed_at=datetime.now(UTC), payload=None)
+            )
+
+    async def expired(self, prefixes: tuple[str, ...], max_attempts: int, limit: int) -> list[str]:
+        if not prefixes:
+            return []
+        async with self._sessions() as session:
+            keys = await session.scalars(
+                select(ConversationClaim.claim_key)
+                .where(
+                    ConversationClaim.completed_at.is_(None),
+                    ConversationClaim.lease_until.is_not(None),
+                    ConversationClaim.lease_until < datetime.now(UTC),
+                    ConversationClaim.attempts < max_attempts,
+                    or_(*(ConversationClaim.claim_key.startswith(p) for p in prefixes)),
+                )
+                .order_by(ConversationClaim.lease_until)
+                .limit(limit)
+            )
+            return list(keys)
 
 
 def _in_thread(platform: str, conversation: str, thread: str) -> tuple[ColumnElement[bool], ...]:

@@ -264,12 +264,24 @@ class Feedback(Base):
 
 
 class ConversationClaim(Base):
-    """One-off decisions in a conversation (a person offered in a thread): the primary key
-    makes "once" hold across replicas."""
+    """One-off decisions in a conversation (a person offered in a thread) and events being
+    answered: the primary key makes "once" hold across replicas. An event's claim is leased
+    (`owner` until `lease_until`, renewed while answering) and `completed_at` once answered;
+    a lease that runs out first lets another replica take the event over with its
+    `payload`, resuming in the message named by `note`. One-off claims have no lease."""
 
     __tablename__ = "conversation_claims"
     claim_key: Mapped[str] = mapped_column(String(400), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    note: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict | None] = mapped_column(JSON)
+
+
+Index("ix_conversation_claims_open", ConversationClaim.completed_at, ConversationClaim.lease_until)
 
 
 class AdminUser(Base):

@@ -3,15 +3,20 @@
 The route verifies the signature first (nothing is processed before), rejects malformed
 bodies and acks an event at once; in the background it claims the event id in the database
 (a retry, or the same event on another replica, stops there) and hands the event to Bolt.
-Interactivity payloads go to Bolt directly, whose listeners ack first.
+The claim is a lease (core/conversation/leases.py) renewed while the listener works and
+completed when it is done; if this replica dies first, another one takes the event over
+from the stored payload. Interactivity payloads go to Bolt directly, whose listeners ack
+first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,9 +30,31 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bot import IncomingMessage, SlackBot
 from adapters.slack.oauth import Installations
+from core.conversation.leases import EventLeases, Lease, current_lease, handling
 
 log = structlog.get_logger()
 _ACTIONS = re.compile(r"^answerdesk_")
+EVENT_CLAIM = "slack:event:"  # the claim key's prefix: the sweeper re-dispatches these
+
+
+def _settles(listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """An event listener that completes the event's claim when it is done (Bolt runs it
+    after the ack, so the dispatch returns first); a failure leaves the claim to expire and
+    be retried."""
+
+    @functools.wraps(listener)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        lease = current_lease()
+        try:
+            await listener(*args, **kwargs)
+        except BaseException:
+            if lease is not None:
+                lease.abandon()
+            raise
+        if lease is not None:
+            await lease.complete()
+
+    return run
 
 
 def bolt_app(
@@ -53,10 +80,12 @@ def bolt_app(
     )
 
     @app.event("app_mention")
+    @_settles
     async def on_mention(event: dict, body: dict, client: AsyncWebClient) -> None:
         await bot.answer_message(client, _incoming(event, body))
 
     @app.event("message")
+    @_settles
     async def on_message(event: dict, body: dict, context: Any, client: AsyncWebClient) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, deletions, joins, bot messages (ours included)
@@ -71,6 +100,7 @@ def bolt_app(
             await bot.answer_message(client, message)
 
     @app.event("assistant_thread_started")
+    @_settles
     async def on_assistant_thread(event: dict, client: AsyncWebClient) -> None:
         await bot.assistant_thread_started(client, event.get("assistant_thread") or {})
 
@@ -89,15 +119,18 @@ def bolt_app(
     if installations is not None:
 
         @app.event("app_uninstalled")
+        @_settles
         async def on_uninstalled(context: Any) -> None:
             await installations.forget(context, bot_only=False)
 
         @app.event("tokens_revoked")
+        @_settles
         async def on_tokens_revoked(event: dict, context: Any) -> None:
             if (event.get("tokens") or {}).get("bot"):  # user tokens: this bot has none
                 await installations.forget(context, bot_only=True)
 
     @app.event(re.compile(".*"))
+    @_settles
     async def ignore_other_events() -> None:
         return None  # acknowledged and ignored
 
@@ -118,12 +151,20 @@ def _incoming(event: dict, body: dict) -> IncomingMessage:
 
 class SlackEndpoint:
     """Events and interactivity over HTTP. The event path (claim, then Bolt) is shared with
-    Socket Mode through :meth:`accept_event`."""
+    Socket Mode through :meth:`accept_event`, and with the sweeper's re-dispatch of events
+    whose claim another replica let expire (:meth:`redispatch`)."""
 
-    def __init__(self, app: AsyncApp, signing_secret: str | None, claim_event: Any) -> None:
+    def __init__(
+        self,
+        app: AsyncApp,
+        signing_secret: str | None,
+        leases: EventLeases,
+        on_duplicate: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self._claim_event = claim_event
+        self._leases = leases
+        self._on_duplicate = on_duplicate
         self._tasks: set[asyncio.Task[None]] = set()
 
     def accept_event(
@@ -139,16 +180,41 @@ class SlackEndpoint:
         self, event_id: str, body: str | dict, headers: dict[str, str], mode: str
     ) -> None:
         try:
-            if not await self._claim_event(event_id):
+            # The payload, so another replica can answer it if this one dies: verified
+            # already, it is dispatched again as Socket Mode payloads are (no signature).
+            event = json.loads(body) if isinstance(body, str) else body
+            lease = await self._leases.take(f"{EVENT_CLAIM}{event_id}", {"event": event})
+            if lease is None:
+                if self._on_duplicate is not None:
+                    self._on_duplicate()
                 log.info(
                     "slack retry ignored",
                     event_id=event_id,
                     retry=headers.get("X-Slack-Retry-Num"),
                 )
                 return
-            await self.app.async_dispatch(AsyncBoltRequest(body=body, headers=headers, mode=mode))
         except Exception:
-            log.exception("slack event failed", event_id=event_id)
+            log.exception("slack event not claimed", event_id=event_id)
+            return
+        await self._dispatch(lease, AsyncBoltRequest(body=body, headers=headers, mode=mode))
+
+    async def redispatch(self, lease: Lease) -> None:
+        """An event whose claim ran out on another replica (the sweeper took it over)."""
+        event = (lease.payload or {}).get("event")
+        if not isinstance(event, dict):
+            await lease.complete()  # nothing to answer with
+            return
+        await self._dispatch(lease, AsyncBoltRequest(body=event, mode="socket_mode"))
+
+    async def _dispatch(self, lease: Lease, request: AsyncBoltRequest) -> None:
+        try:
+            with handling(lease):
+                response = await self.app.async_dispatch(request)
+            if response.status != 200:  # no listener took it: nothing to answer
+                await lease.complete()
+        except Exception:
+            log.exception("slack event failed", key=lease.key)
+            lease.abandon()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -21,6 +21,7 @@ from adapters.slack.render import ACTION_FEEDBACK, ACTIONS, parse_feedback
 from adapters.slack.store import SlackStore
 from adapters.slack.stream import StreamConfig, Streaming
 from adapters.slack.surface import SlackPoster, SlackSurface
+from core.conversation.leases import current_lease
 from core.conversation.ports import Chat
 from core.conversation.service import ConversationService
 from core.conversation.types import ChatUser, ConversationRef, Turn
@@ -105,7 +106,8 @@ class SlackBot:
 
     async def answer_message(self, client: AsyncWebClient, message: IncomingMessage) -> None:
         async with self._answering:
-            await self._conversations.answer(message.turn(), self.chat(client))
+            # The event's claim (adapters/slack/app.py): its lease notes the working message.
+            await self._conversations.answer(message.turn(), self.chat(client), current_lease())
 
     async def assistant_thread_started(self, client: AsyncWebClient, thread: dict) -> None:
         """Someone opened the assistant: offer suggested prompts in its thread."""

@@ -1,30 +1,20 @@
-"""Slack-only state in the database, shared by every replica: events taken and users'
-profile emails. Posted answers, votes and offers are the conversation layer's
+"""Slack-only state in the database, shared by every replica: users' profile emails. Event
+claims, posted answers, votes and offers are the conversation layer's
 (adapters/db/conversations.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker
-from adapters.db.models import SlackEvent, SlackUser
+from adapters.db.models import SlackUser
 
 
 class SlackStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
-
-    async def claim_event(self, event_id: str) -> bool:
-        """True the first time an event id is seen, on any replica; False for a retry."""
-        try:
-            async with self._sessions() as session, session.begin():
-                session.add(SlackEvent(event_id=event_id, received_at=datetime.now(UTC)))
-        except IntegrityError:
-            return False
-        return True
 
     async def cached_email(
         self, team_id: str, user_id: str, ttl_s: float

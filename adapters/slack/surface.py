@@ -133,9 +133,10 @@ class SlackSurface:
         return True
 
     async def reply(self, turn: Turn) -> Reply:
-        """The working message at once; the answer streamed into the thread when this
-        surface streams, else shown whole in its place."""
-        working = await self.post(turn.where, Working())
+        """The working message at once (or the one an earlier attempt at the turn posted);
+        the answer streamed into the thread when this surface streams, else shown whole in
+        its place."""
+        working = turn.resume_message or await self.post(turn.where, Working())
         if self._streaming is None:
             return WorkingMessage(self, turn.where, working)
         return SlackReply(self, self._client, turn, working, self._streaming)

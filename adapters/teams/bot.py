@@ -32,6 +32,7 @@ from adapters.teams.ports import InvokeReply, Transport, Turn
 from adapters.teams.render import render_welcome
 from adapters.teams.store import TeamsStore
 from adapters.teams.surface import Streams, TeamsSurface
+from core.conversation.leases import Lease, current_lease
 from core.conversation.ports import Chat
 from core.conversation.service import ConversationService
 
@@ -96,11 +97,33 @@ class TeamsBot:
                 # goes proactive with the one in memory).
                 await asyncio.gather(
                     self._remember(message.tenant_id, reference),
-                    self._conversations.answer(message.turn(), chat),
+                    self._conversations.answer(message.turn(), chat, current_lease()),
                 )
 
             await self._within_reply_window(turn, message.user, answer)
         return None  # other activity types are ignored
+
+    async def redispatch(self, lease: Lease) -> None:
+        """A message another replica took and never answered (it died mid-answer): answered
+        here proactively, with the conversation reference the activity carries."""
+        activity = (lease.payload or {}).get("activity")
+        message = parse_message(activity) if isinstance(activity, dict) else None
+        if message is None:  # buttons and invokes wanted their reply in the turn: gone
+            await lease.complete()
+            return
+        connector = Connector(self._transport, conversation_reference(activity))
+        chat, surface = self.chat(connector, message.user)
+        try:
+            await asyncio.gather(
+                self._remember(message.tenant_id, conversation_reference(activity)),
+                self._conversations.answer(message.turn(), chat, lease),
+            )
+        except Exception:
+            lease.abandon()
+            raise
+        finally:
+            surface.release_stream()
+        await _completed(lease)
 
     async def _vote(self, turn: Turn, feedback: FeedbackEvent) -> InvokeReply:
         """👍/👎 from Teams' feedback loop: a vote on the answer the rated message shows."""
@@ -127,6 +150,9 @@ class TeamsBot:
         end the turn and let it go on proactively."""
         connector = Connector(self._transport, conversation_reference(turn.activity), turn)
         chat, surface = self.chat(connector, sender)
+        lease = current_lease()
+        if lease is not None:
+            lease.hold()  # completed here, when the work is done, not when the turn ends
 
         async def run() -> None:
             try:
@@ -136,8 +162,12 @@ class TeamsBot:
                     "teams turn failed", activity_id=turn.activity.get("id"),
                     tenant=tenant_of(turn.activity),
                 )  # fmt: skip
+                if lease is not None:
+                    lease.abandon()
             finally:
                 surface.release_stream()
+            if lease is not None:
+                await _completed(lease)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
@@ -158,3 +188,10 @@ class TeamsBot:
         """Wait for answers still being delivered (shutdown, tests)."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def _completed(lease: Lease) -> None:
+    try:
+        await lease.complete()
+    except Exception as exc:  # the lease runs out; a redelivery finds the answer recorded
+        log.warning("teams claim not completed", key=lease.key, error=type(exc).__name__)

@@ -3,12 +3,14 @@
 Order: parse (400), validate the token (401), check the tenant (401), claim the activity in
 the database (a redelivery, or the same activity on another replica, stops here with 200),
 then run the turn. A turn answers within Teams' reply window: what takes longer goes out
-proactively after the HTTP response (see TeamsBot)."""
+proactively after the HTTP response (see TeamsBot). The claim is leased like every event's
+(core/conversation/leases.py): renewed while the answer is written, completed when it is
+done; a redelivery after the holder died and its lease ran out is answered."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
@@ -17,13 +19,16 @@ from adapters.teams.activities import tenant_of
 from adapters.teams.bot import TeamsBot
 from adapters.teams.ports import AuthenticationFailed, Transport
 from adapters.teams.store import teams_key
+from core.conversation.leases import EventLeases, handling
 
 log = structlog.get_logger()
-Claim = Callable[[str], Awaitable[bool]]  # True the first time a key is claimed, any replica
+
+
+ACTIVITY_CLAIM = "teams:activity:"  # the claim key's prefix: the sweeper re-dispatches these
 
 
 def activity_key(tenant: str, conversation: str, activity_id: str) -> str:
-    return f"teams:activity:{teams_key(tenant, conversation, activity_id)}"
+    return f"{ACTIVITY_CLAIM}{teams_key(tenant, conversation, activity_id)}"
 
 
 class TeamsEndpoint:
@@ -31,13 +36,15 @@ class TeamsEndpoint:
         self,
         transport: Transport,
         bot: TeamsBot,
-        claim: Claim,
+        leases: EventLeases,
         allowed_tenants: frozenset[str],
+        on_duplicate: Callable[[], None] | None = None,
     ) -> None:
         self._transport = transport
         self.bot = bot
-        self._claim = claim  # the conversation layer's shared claim
+        self._leases = leases  # the conversation layer's shared, leased claims
         self._allowed = allowed_tenants
+        self._on_duplicate = on_duplicate
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -59,14 +66,27 @@ class TeamsEndpoint:
             return web.json_response({"error": "tenant not allowed"}, status=401)
         conversation = str((activity.get("conversation") or {}).get("id") or "")
         activity_id = str(activity.get("id") or "")
-        if activity_id and not await self._claim(activity_key(tenant, conversation, activity_id)):
-            log.info("teams redelivery ignored", activity_id=activity_id)
-            return web.json_response({})
+        lease = None
+        if activity_id:
+            # The activity, so another replica can answer it if this one dies mid-answer.
+            lease = await self._leases.take(
+                activity_key(tenant, conversation, activity_id), {"activity": activity}
+            )
+            if lease is None:
+                if self._on_duplicate is not None:
+                    self._on_duplicate()
+                log.info("teams redelivery ignored", activity_id=activity_id)
+                return web.json_response({})
         try:
-            reply = await self._transport.run_turn(authenticated, activity, self.bot.on_turn)
+            with handling(lease):
+                reply = await self._transport.run_turn(authenticated, activity, self.bot.on_turn)
         except Exception as exc:
             log.error("teams turn failed", error=type(exc).__name__)
+            if lease is not None:
+                lease.abandon()  # a redelivery after the lease may try again
             return web.json_response({"error": "internal error"}, status=500)
+        if lease is not None and not lease.held:
+            await lease.complete()  # else the answer going on proactively completes it
         if reply is None:
             return web.json_response({})
         return web.json_response(reply.body, status=reply.status)

@@ -48,6 +48,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_started_at: float | None = None
+        self._held_off = False
 
     @property
     def state(self) -> str:
@@ -90,6 +91,24 @@ class CircuitBreaker:
                 self._open(now)
             # Already open: a late failure from an earlier call must not extend the cooldown.
 
+    def hold_off(self, seconds: float) -> None:
+        """The provider said when to come back (429 with Retry-After): refuse calls until
+        then, at most one cooldown, without counting a failure; then one trial call."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            if self._state == OPEN or seconds <= 0:
+                return  # already refusing: a rate limit must not extend the cooldown
+            wait = min(float(seconds), self._cooldown)
+            self._open(now - self._cooldown + wait)  # half-open once `wait` has passed
+            self._held_off = True
+
+    @property
+    def held_off(self) -> bool:
+        """Refusing because of the provider's Retry-After, not because of failures."""
+        with self._lock:
+            return self._held_off and self._state != CLOSED
+
     def snapshot(self) -> dict[str, Any]:
         """State for traces: state, consecutive_failures, opened_at, retry_in_s."""
         with self._lock:
@@ -106,6 +125,7 @@ class CircuitBreaker:
             }
 
     def _open(self, now: float) -> None:
+        self._held_off = False
         self._state = OPEN
         self._opened_at = now
         self._trial_started_at = None

@@ -180,8 +180,10 @@ class TierGenerator:
             return None
         breaker = self._breakers[tier.name]
         if not breaker.allow():
-            trace.model_call(tier=tier.name, model=tier.model, outcome="skipped: circuit open")
-            attempts.failures.append("unavailable")
+            held_off = breaker.held_off
+            outcome = "skipped: rate limited" if held_off else "skipped: circuit open"
+            trace.model_call(tier=tier.name, model=tier.model, outcome=outcome)
+            attempts.failures.append("ratelimited" if held_off else "unavailable")
             return None
         locale = self.config.language if self.config.language != "auto" else question.locale
         messages = build_messages(
@@ -226,6 +228,10 @@ class TierGenerator:
                     continue
                 if exc.kind != "ratelimited":
                     breaker.record_failure()
+                elif wait:
+                    # No point calling before the provider's Retry-After (a 429 storm must
+                    # not cost every question a round trip).
+                    breaker.hold_off(wait)
                 attempts.failures.append(exc.kind)
                 return None
             breaker.record_success()

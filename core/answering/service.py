@@ -387,7 +387,13 @@ class AnswerService:
         )
         if question.audience.kind != "dm":
             with trace.stage("private_check") as stage:
-                better = await self._private_answer_exists(search_text, asker, access, [], vector)
+                try:
+                    better = await self._private_answer_exists(
+                        search_text, asker, access, [], vector
+                    )
+                except Exception as exc:  # the search is down: the hit stands, unnoticed
+                    stage["error"] = type(exc).__name__
+                    better = False
                 stage["private_answer_available"] = better
             if better:
                 answer.notices.append(notice(NoticeCode.PRIVATE_ANSWER_AVAILABLE))

@@ -20,4 +20,9 @@ A chat turn, whatever the platform:
    audience);
 4. :class:`~core.conversation.outbound.Outbound` posts into a recorded conversation from
    outside a turn (an operator's ``say``, an agent's reply).
+
+Each platform claims an incoming event before answering it, through the same leased claims
+(:mod:`core.conversation.leases`): one replica answers it, and one that dies mid-answer
+hands it over to another once its lease runs out. Writes people depend on (records, votes,
+tickets, claims) wait out a database restart (:mod:`core.conversation.durable`).
 """

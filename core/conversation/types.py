@@ -65,6 +65,9 @@ class Turn:
     where: ConversationRef
     asker: ChatUser
     text: str
+    # The working message an earlier attempt at this turn posted before its replica died
+    # (core/conversation/leases.py): the reply goes there instead of into a new message.
+    resume_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.settings import Settings
+from bot.settings import EventSettings, Settings
 from bot.wiring import Services
 from core.conversation.messages import OFFER_HUMAN_TEXT
 from tests.support.botframework import BotFrameworkDouble, member, message
@@ -710,3 +710,29 @@ async def test_one_stream_per_chat_a_second_question_gets_a_plain_reply(
     assert double.violations == []  # Teams never saw a second stream open in the chat
     finals = [_stream_type(a) for a in answers(double, PERSONAL)]
     assert sorted(finals, key=str) == [None, "final"]  # one streamed, one plain
+
+
+async def test_a_message_a_dead_replica_took_is_answered_by_another_once(
+    demo_settings: Settings, double: BotFrameworkDouble, teams_env: None
+) -> None:
+    """A replica took a message, then died before answering (its claim's lease ran out
+    with the message stored on it): this replica's sweeper answers it proactively, once,
+    and a redelivery afterwards changes nothing."""
+    from adapters.db.conversations import SqlConversationStore
+    from adapters.teams.endpoint import activity_key
+
+    settings = teams_settings(demo_settings, double).model_copy(
+        update={"events": EventSettings(lease_s=1, sweep_s=0.2)}
+    )
+    activity = ask(double, WIFI, GROUP, "groupChat", mention=True)
+    key = activity_key(TENANT, GROUP, activity["id"])
+    async with running(settings) as (url, services):
+        claims = SqlConversationStore(services.engine)
+        dead = await claims.take(key, "dead-replica", 0.01, {"activity": activity})
+        assert dead is not None
+        await until(lambda: answers(double, GROUP), "the answer from the other replica")
+        assert "24 hours" in answers(double, GROUP)[0]["text"]
+        assert await services.leases.expired(("teams:",)) == []
+        assert (await post(url, activity, double.sign()))[0] == 200  # a late redelivery
+        await asyncio.sleep(1.0)
+    assert len(answers(double, GROUP)) == 1

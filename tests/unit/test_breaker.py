@@ -141,3 +141,28 @@ def test_rejects_bad_settings() -> None:
         CircuitBreaker(failure_threshold=0)
     with pytest.raises(ValueError):
         CircuitBreaker(cooldown_s=-1)
+
+
+def test_retry_after_holds_calls_off_for_at_most_a_cooldown(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    breaker.hold_off(5)
+    assert not breaker.allow()
+    assert breaker.snapshot()["consecutive_failures"] == 0  # a rate limit is no failure
+    assert breaker.held_off
+    clock.advance(5)
+    assert breaker.allow()  # the one trial call
+    breaker.record_success()
+    breaker.hold_off(600)  # longer than the cooldown: capped
+    clock.advance(30)
+    assert breaker.state == "half_open"
+
+
+def test_retry_after_never_extends_an_open_breaker(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    _trip(breaker)
+    clock.advance(29)
+    breaker.hold_off(20)
+    clock.advance(1)
+    assert breaker.state == "half_open"

@@ -35,6 +35,9 @@ class MemoryStore:
     async def record_hit(self, entry_id: str) -> None:
         self.entries[entry_id].hits += 1
 
+    async def same_question(self, question: str, n: int) -> list[str]:
+        return [i for i, e in self.entries.items() if e.question == question][:n]
+
 
 async def allows(acl: str) -> bool:
     return True
