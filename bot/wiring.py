@@ -7,7 +7,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -52,6 +52,7 @@ from core.answering.tracing import FanOutSink, TraceSink
 from core.cache import CacheConfig, SemanticCache
 from core.conversation.outbound import Outbound, UnconfiguredPlatform
 from core.conversation.ports import Surfaces
+from core.conversation.queue import AnswerQueue, QueueConfig
 from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
@@ -89,6 +90,8 @@ class Services:
     releases: ReleaseAnswers
     metrics: ServiceMetrics | None = None
     telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
+    # The replica's answer slots, shared by every chat platform.
+    answer_queue: AnswerQueue = field(default_factory=AnswerQueue)
 
     async def close(self) -> None:
         await self.handoff.handoffs.system.close()
@@ -226,6 +229,16 @@ async def build_services(
         releases=releases,
         metrics=metrics,
         telemetry=telemetry,
+        answer_queue=AnswerQueue(queue_config(settings), metrics),
+    )
+
+
+def queue_config(settings: Settings) -> QueueConfig:
+    q = settings.answer_queue
+    return QueueConfig(
+        max_concurrent=settings.slack.max_concurrent_answers or q.max_concurrent,
+        max_waiting=q.max_waiting,
+        max_wait_s=q.max_wait_s,
     )
 
 
@@ -503,6 +516,7 @@ def build_slack(services: Services) -> SlackParts:
         services.handoff.handoffs,
         SqlConversationStore(services.engine),
         ConversationConfig(audience_ttl_s=cfg.channel_cache_ttl_s),
+        services.answer_queue,
     )
     engine = services.engine
     bot = SlackBot(
@@ -512,7 +526,6 @@ def build_slack(services: Services) -> SlackParts:
             user_cache_ttl_s=cfg.user_cache_ttl_s,
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
-            max_concurrent_answers=cfg.max_concurrent_answers,
             streaming=StreamConfig(
                 enabled=cfg.streaming,
                 interval_s=cfg.stream_interval_s,
@@ -650,6 +663,7 @@ def build_teams(services: Services) -> TeamsParts:
             services.handoff.handoffs,
             conversations,
             ConversationConfig(audience_ttl_s=cfg.member_cache_ttl_s),
+            services.answer_queue,
         ),
         Rosters(cfg.member_cache_ttl_s),
         TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),
