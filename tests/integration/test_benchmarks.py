@@ -19,6 +19,17 @@ FIGURES = {
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
     "governance.py": ["exact words (before)", "word forms + examples", "recall", "precision"],
     "streaming.py": ["first visible text", "final answer", "calls per answer", "over it: 0"],
+    "load.py": [
+        "ack latency",
+        "p99",
+        "first visible text p95",
+        "answer p95",
+        "throughput",
+        "errors: 0",
+        "duplicates: 0",
+        "highest sustained rate",
+        "RSS: start",
+    ],
     "releases.py": ["release state read", "build + warm-up", "answered with it", "switch"],
 }
 
