@@ -13,7 +13,7 @@ from tests.support.cli import REPO
 
 FIGURES = {
     "retrieval.py": ["top-5 with permission filter", "p95"],
-    "pipeline.py": ["== concurrency 2", "overhead", "p95"],
+    "pipeline.py": ["CPU floor", "== concurrency 2", "overhead", "p95", "/ CPU floor"],
     "cache.py": ["false-hit rate", "permission violations: 0", "lookup latency"],
     "slack_ack.py": ["ack latency", "p99", "duplicates: 0"],
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
