@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 SERVICES = web.AppKey("services", Services)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 SLACK_SOCKET: web.AppKey[SocketModeTransport] = web.AppKey("slack_socket")
+WORKER = web.AppKey("worker", str)  # "2 of 4" under `serve --workers 4`
 log = structlog.get_logger()
 
 
@@ -58,6 +60,9 @@ async def readyz(request: web.Request) -> web.Response:
     socket = request.app.get(SLACK_SOCKET)
     if socket is not None:  # reported, not required: the service works without Slack
         checks["slack_socket"] = "connected" if socket.connected else "connecting"
+    worker = request.app.get(WORKER)
+    if worker is not None:  # reported, not gating: which of the processes answered
+        checks["worker"] = f"{worker} (pid {os.getpid()})"
     queue = services.answer_queue.state()
     busy = queue.saturated
     checks["answer_queue"] = "ok" if busy is None else f"saturated: {_saturation(queue)}"
@@ -175,10 +180,13 @@ def create_app(
     services: Services,
     admin_token: str | None = None,
     slack: bool = True,
+    worker: str | None = None,
 ) -> web.Application:
-    """The service's routes."""
+    """The service's routes; `worker` names this process among `serve --workers`."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
+    if worker is not None:
+        app[WORKER] = worker
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
     app.router.add_get("/healthz", healthz)
