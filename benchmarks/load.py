@@ -6,7 +6,7 @@ Starts, each in its own process: the Slack Web API double, a model server that s
 it) with that model as its only tier. Sends signed `app_mention` events at each rate for
 `--seconds` (spread over many channels, each in a thread of its own) and prints, per rate:
 ack latency p50/p95/p99, first visible text p95, answer p95 (from sending the event), the
-throughput (answers per second over the rate's run and drain), errors (acks other than
+throughput (answers per second, from the first event to the last answer), errors (acks other than
 200), questions set aside as busy (the answer queue's notice), lost (no reply at all),
 duplicates, and the service's CPU per answer. A rate is *sustained* when every event is
 acked 200 with ack p99 < 100 ms, every question is answered once (none set aside, none
@@ -15,8 +15,8 @@ queueing). Then the soak: `--soak-seconds` (default 10 minutes) at `--soak-rate`
 the highest sustained rate), with the same figures plus the service's RSS sampled every
 `--rss-every` seconds (at the soak's start, its peak and after the drain, and the growth).
 
-    .venv/bin/python benchmarks/load.py [--rates 10 20 40 70 100] [--seconds 30]
-        [--soak-seconds 600] [--soak-rate N] [--concurrency 128]
+    .venv/bin/python benchmarks/load.py [--rates 10 15 20 40 70 100] [--seconds 30]
+        [--soak-seconds 600] [--soak-rate N] [--concurrency 64] [--max-wait 60]
 """
 
 from __future__ import annotations
@@ -60,14 +60,14 @@ def load_average() -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", type=int, nargs="+", default=[10, 20, 40, 70, 100])
+    parser.add_argument("--rates", type=int, nargs="+", default=[10, 15, 20, 40, 70, 100])
     parser.add_argument("--seconds", type=int, default=30, help="per rate")
     parser.add_argument("--soak-seconds", type=int, default=600)
     parser.add_argument("--soak-rate", type=int, help="default: the highest sustained rate")
     parser.add_argument("--rss-every", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=128, help="answer_queue.max_concurrent")
+    parser.add_argument("--concurrency", type=int, default=64, help="answer_queue.max_concurrent")
     parser.add_argument("--max-wait", type=float, default=60, help="answer_queue.max_wait_s")
-    parser.add_argument("--drain", type=int, default=600, help="max seconds to wait for replies")
+    parser.add_argument("--drain", type=int, default=240, help="max seconds to wait for replies")
     parser.add_argument("--service-log", type=Path, help="write the service's output here")
     args = parse_args(
         parser, {"rates": [3], "seconds": 2, "soak_seconds": 3, "rss_every": 1, "drain": 120}
@@ -110,7 +110,7 @@ async def _run(
     double: SlackDouble,
     soak: bool = False,
 ) -> Outcome:
-    cpu_before, started = cpu_seconds(pid), time.monotonic()
+    cpu_before = cpu_seconds(pid)
     rss: list[float] = [rss_mb(pid)]
     sampling = asyncio.create_task(_sample_rss(pid, args.rss_every, rss)) if soak else None
     sent = await blast(url, rate, seconds, f"{'soak' if soak else 'r'}{rate}", run=int(soak))
@@ -127,7 +127,6 @@ async def _run(
         await asyncio.sleep(2)
     await asyncio.sleep(1.5)  # late calls (a duplicate, a status clear) still count
     calls += double.ask("calls")
-    finished = time.monotonic()
     if sampling is not None:
         sampling.cancel()
         rss.append(rss_mb(pid))
@@ -135,7 +134,7 @@ async def _run(
     used = cpu_seconds(pid) - cpu_before
     title = "soak" if soak else "rate"
     print(f"\n== {title}: {rate} events/s for {seconds} s ({len(sent)} events) ==")
-    outcome = _report(rate, sent, per_thread(calls), messages, finished - started)
+    outcome = _report(rate, sent, per_thread(calls), messages)
     answers = max(1, outcome[1])
     print(f"service CPU: {used * 1000 / answers:.0f} ms per answer; load average {load}")
     if soak:
@@ -154,9 +153,7 @@ async def _sample_rss(pid: int, every: float, into: list[float]) -> None:
         into.append(rss_mb(pid))
 
 
-def _report(
-    rate: int, sent: list[Sent], threads: dict, messages: list[dict], elapsed: float
-) -> tuple[bool, int]:
+def _report(rate: int, sent: list[Sent], threads: dict, messages: list[dict]) -> tuple[bool, int]:
     """Print the rate's figures; (sustained, answers)."""
     at = {s.thread: s.at for s in sent if s.ok}
     texts: dict[str, list[str]] = {}
@@ -167,7 +164,11 @@ def _report(
     busy = {k for k, t in texts.items() if any(BUSY in x for x in t)}
     duplicates = sum(len(t) - 1 for t in texts.values())
     answered = {k: threads[k] for k in at if k in threads and threads[k]["final"] and k not in busy}
-    lost = len(set(at) - set(answered) - busy)
+    missing = sorted(set(at) - set(answered) - busy)
+    lost = len(missing)
+    for key in missing[:3]:  # what the double saw of them, to tell a lost answer from a slow one
+        seen = threads.get(key) or {}
+        print(f"  no reply in {key}: {seen.get('calls', 0)} calls, messages {texts.get(key)}")
     errors = len(sent) - len(at)
     acks = [s.ack_ms for s in sent]
     p50, p95, p99 = (pct(acks, q) for q in (50, 95, 99))
@@ -184,7 +185,11 @@ def _report(
         )
     else:
         print("first visible text p95 -, answer p95 - (no answers)")
-    print(f"throughput: {len(answered) / elapsed:.1f} answers/s ({len(answered)} answers)")
+    if answered:  # from the first event sent to the last answer shown
+        span = max(t["final"] for t in answered.values()) - min(at.values())
+        print(f"throughput: {len(answered) / span:.1f} answers/s ({len(answered)} answers)")
+    else:
+        print("throughput: 0.0 answers/s (0 answers)")
     print(
         f"errors: {errors}, set aside (busy): {len(busy)}, lost: {lost}, duplicates: {duplicates}"
     )
