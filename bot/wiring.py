@@ -25,6 +25,7 @@ from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
+from adapters.llm import openai_wire
 from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.handoff import HandoffParts, build_handoff
@@ -94,6 +95,7 @@ class Services:
     answer_queue: AnswerQueue = field(default_factory=AnswerQueue)
 
     async def close(self) -> None:
+        await openai_wire.release()
         await self.handoff.handoffs.system.close()
         await self.traces.close()
         if self.telemetry is not None:
@@ -153,6 +155,7 @@ async def build_services(
     configured, and `trace_sinks`. `answer_tickets` replaces the ticket provider the answer
     flow hands off to (an evaluation run must not open real tickets)."""
     settings.prepare_data_dir()
+    openai_wire.retain()  # the model calls' shared HTTP session, released by close()
     if migrate:
         await upgrade(settings.db_url)
     engine = create_engine(settings.db_url)

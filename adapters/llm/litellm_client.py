@@ -1,13 +1,13 @@
 """The ModelClient port on litellm: any provider, one call shape, classified errors.
 
 OpenAI's wire format (OpenAI itself and the OpenAI-compatible servers: vLLM, llama.cpp,
-LM Studio, most proxies) is spoken directly with the openai SDK that litellm uses
-underneath, through one client, so one connection pool, per endpoint and key. litellm's
-per-call machinery buys nothing there and cost 7–18 ms of CPU per call (py-spy, README
-"Less CPU per answer"): its logging object and callbacks, its cost calculation (we price
-calls ourselves, from the tier's prices or litellm's price map, read once), the rebuilt
-response at the end of a stream and a client set-up per call. Other providers, and OpenAI
-models whose parameters litellm translates (o-series, gpt-5: `max_completion_tokens`, no
+LM Studio, most proxies) is spoken directly (adapters/llm/openai_wire.py) over one shared
+HTTP session. litellm's per-call machinery buys nothing there and cost 6–18 ms of CPU per
+call (py-spy, README "Less CPU per answer"): its logging object and callbacks, its cost
+calculation (we price calls ourselves, from the tier's prices or litellm's price map, read
+once), the rebuilt response at the end of a stream, a client set-up per call, and the
+openai SDK's typed object per streamed chunk. Other providers, and OpenAI models whose
+parameters litellm translates (o-series, gpt-5: `max_completion_tokens`, no
 `temperature`), go through litellm with its streaming logging off.
 """
 
@@ -31,6 +31,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
 import openai
 
+from adapters.llm import openai_wire
+
 litellm.telemetry = False
 litellm.suppress_debug_info = True
 # Its per-chunk success logging runs in a thread for callbacks this service never sets.
@@ -43,10 +45,6 @@ _OPENAI_BASE = "https://api.openai.com/v1"
 
 
 class LiteLLMClient:
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-
     async def complete(
         self,
         tier: TierSpec,
@@ -59,10 +57,7 @@ class LiteLLMClient:
         try:
             name = _openai_model(tier.model)
             if name is not None:
-                client = self._openai(tier.api_base, api_key)
-                return await _OpenAICall(client, name, tier, messages, timeout_s).run(
-                    self, started, on_text
-                )
+                return await self._direct(name, tier, messages, timeout_s, started, on_text)
             if on_text is None:
                 return await self._call(tier, messages, timeout_s, api_key, started)
             return await self._stream(tier, messages, timeout_s, api_key, started, on_text)
@@ -160,19 +155,37 @@ class LiteLLMClient:
             first_token_ms=first_token_ms,
         )
 
-    def _openai(self, api_base: str | None, api_key: str | None) -> openai.AsyncOpenAI:
-        """The client (and connection pool) for an endpoint and key, on this event loop."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # pools belong to the loop they were opened on
-            self._clients, self._loop = {}, loop
-        base = api_base or os.environ.get("OPENAI_BASE_URL") or _OPENAI_BASE
-        key = api_key or os.environ.get("OPENAI_API_KEY") or ""
-        client = self._clients.get((base, key))
-        if client is None:
-            with _classified():
-                client = openai.AsyncOpenAI(api_key=key or None, base_url=base, max_retries=0)
-            self._clients[(base, key)] = client
-        return client
+    async def _direct(
+        self,
+        name: str,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        started: float,
+        on_text: TextSink | None,
+    ) -> ModelReply:
+        """OpenAI's wire format, straight to the endpoint (adapters/llm/openai_wire.py)."""
+        body = {
+            "model": name,
+            "messages": list(messages),
+            "max_tokens": tier.max_output_tokens,
+            "temperature": 0,
+        }
+        base = tier.api_base or os.environ.get("OPENAI_BASE_URL") or _OPENAI_BASE
+        key = tier.api_key or os.environ.get("OPENAI_API_KEY")
+        with _classified():
+            async with asyncio.timeout(timeout_s):
+                done = await openai_wire.chat(base, key, body, on_text, started)
+        if on_text is not None and not done.finished:
+            raise ModelError("unavailable", "the model's stream ended before the answer did")
+        input_tokens, output_tokens = done.input_tokens, done.output_tokens
+        if input_tokens is None or output_tokens is None:  # a server that reports no usage
+            input_tokens = sum(self.count_tokens(tier, m.get("content", "")) for m in messages)
+            output_tokens = self.count_tokens(tier, done.text)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return self._reply(
+            tier, done.text, input_tokens, output_tokens, latency_ms, done.first_token_ms
+        )
 
     def count_tokens(self, tier: TierSpec, text: str) -> int:
         return _count_tokens(tier.model, text)
@@ -183,89 +196,6 @@ class LiteLLMClient:
             tier.input_cost_per_token if tier.input_cost_per_token is not None else in_price,
             tier.output_cost_per_token if tier.output_cost_per_token is not None else out_price,
         )
-
-
-class _OpenAICall:
-    """One call in OpenAI's wire format, straight through the openai SDK."""
-
-    def __init__(
-        self,
-        client: openai.AsyncOpenAI,
-        name: str,
-        tier: TierSpec,
-        messages: Sequence[dict[str, str]],
-        timeout_s: float,
-    ) -> None:
-        self._client = client
-        self._timeout_s = timeout_s
-        self._tier = tier
-        self._messages = messages
-        self._arguments: dict[str, Any] = {
-            "model": name,
-            "messages": list(messages),
-            "max_tokens": tier.max_output_tokens,
-            "temperature": 0,
-            "timeout": timeout_s,
-        }
-
-    async def run(
-        self, owner: LiteLLMClient, started: float, on_text: TextSink | None
-    ) -> ModelReply:
-        with _classified():
-            async with asyncio.timeout(self._timeout_s):
-                if on_text is None:
-                    return await self._whole(owner, started)
-                return await self._streamed(owner, started, on_text)
-
-    async def _whole(self, owner: LiteLLMClient, started: float) -> ModelReply:
-        response = await self._client.chat.completions.create(**self._arguments)
-        latency_ms = (time.perf_counter() - started) * 1000
-        try:
-            text = response.choices[0].message.content or ""
-            usage = response.usage
-            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
-        except (AttributeError, IndexError, TypeError, ValueError) as exc:
-            raise ModelError("bad_response", f"unexpected response shape: {exc}") from None
-        return owner._reply(self._tier, text, input_tokens, output_tokens, latency_ms)
-
-    async def _streamed(
-        self, owner: LiteLLMClient, started: float, on_text: TextSink
-    ) -> ModelReply:
-        """Only ``delta.content`` is passed on (reasoning and tool-call deltas never are). A
-        stream that ends without a finish reason was cut off: a failure."""
-        parts: list[str] = []
-        first_token_ms = None
-        finished = False
-        usage: Any = None
-        stream = await self._client.chat.completions.create(
-            **self._arguments, stream=True, stream_options={"include_usage": True}
-        )
-        try:
-            async for chunk in stream:
-                usage = chunk.usage or usage
-                for choice in chunk.choices or ():
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
-                        if first_token_ms is None:
-                            first_token_ms = (time.perf_counter() - started) * 1000
-                        parts.append(text)
-                        on_text(text)
-                    finished = finished or bool(choice.finish_reason)
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.close()
-        if not finished:
-            raise ModelError("unavailable", "the model's stream ended before the answer did")
-        text = "".join(parts)
-        tier = self._tier
-        try:
-            input_tokens, output_tokens = int(usage.prompt_tokens), int(usage.completion_tokens)
-        except (AttributeError, TypeError, ValueError):  # a server without streamed usage
-            contents = (m.get("content", "") for m in self._messages)
-            input_tokens = sum(owner.count_tokens(tier, c) for c in contents)
-            output_tokens = owner.count_tokens(tier, text)
-        latency_ms = (time.perf_counter() - started) * 1000
-        return owner._reply(tier, text, input_tokens, output_tokens, latency_ms, first_token_ms)
 
 
 @cache

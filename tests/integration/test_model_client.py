@@ -1,14 +1,14 @@
 """The model client against the OpenAI-compatible double: OpenAI-format models go straight
-through the openai SDK (one pooled client per endpoint), models whose parameters litellm
-translates go through litellm; both classify failures the same way and pass on only the
-answer's text."""
+over the wire (one shared HTTP session), models whose parameters litellm translates go
+through litellm; both classify failures the same way and pass on only the answer's text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from adapters.llm import openai_wire
 from adapters.llm.litellm_client import LiteLLMClient
 from core.answering.model import ModelError, TierSpec
 from tests.support.model_server import SECRET_THOUGHT, ModelServer, unused_port
@@ -30,6 +30,14 @@ def server() -> Iterator[ModelServer]:
 def model(server: ModelServer) -> ModelServer:
     server.reset()
     return server
+
+
+@pytest.fixture(autouse=True)
+async def session() -> AsyncIterator[None]:
+    """The shared session, held and released as a service holds it."""
+    openai_wire.retain()
+    yield
+    await openai_wire.release()
 
 
 def tier(server: ModelServer, name: str = "fast", **extra: object) -> TierSpec:
@@ -92,10 +100,14 @@ async def test_reasoning_and_tool_calls_are_never_passed_on(model: ModelServer) 
     assert "24 hours [1]" in reply.text
 
 
-async def test_one_client_per_endpoint_and_key(model: ModelServer) -> None:
+async def test_one_session_for_every_endpoint_and_key(model: ModelServer) -> None:
     client = LiteLLMClient()
     for _ in range(3):
         await client.complete(tier(model), MESSAGES, 10)
     other = TierSpec(name="x", model="openai/fast", api_base=model.url, api_key="sk-other")
-    await client.complete(other, MESSAGES, 10)
-    assert len(client._clients) == 2
+    await LiteLLMClient().complete(other, MESSAGES, 10)
+    assert list(openai_wire._SESSIONS.values()) == [openai_wire.session()]
+    assert {r["_headers"]["authorization"] for r in model.requests_for("fast")} == {
+        f"Bearer {KEY}",
+        "Bearer sk-other",
+    }
