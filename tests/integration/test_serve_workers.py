@@ -53,8 +53,12 @@ def test_workers_share_the_port_and_each_answers(tmp_path: Path, postgres_url: s
         )
         try:
             # Each worker says it is serving, with its own pid.
-            lines = [process.stdout.readline() for _ in range(2)]
-            assert all("is serving on" in line for line in lines), lines
+            lines: list[str] = []
+            while len(lines) < 2:
+                line = process.stdout.readline()
+                assert line, "serve stopped before both workers were serving"
+                if "is serving on" in line:
+                    lines.append(line)
             pids = {line.rsplit("pid ", 1)[1].rstrip(")\n") for line in lines}
             assert len(pids) == 2 and str(process.pid) not in pids
             url = f"http://127.0.0.1:{port}"
