@@ -30,6 +30,7 @@ FIGURES = {
         "highest sustained rate",
         "RSS: start",
     ],
+    "model_client.py": ["whole:", "streamed:", "ms CPU per call"],
     "releases.py": ["release state read", "build + warm-up", "answered with it", "switch"],
 }
 
