@@ -138,14 +138,15 @@ class Sent:
     ok: bool = False
 
 
-async def blast(url: str, rate: int, seconds: int, prefix: str) -> list[Sent]:
+async def blast(url: str, rate: int, seconds: int, prefix: str, run: int = 0) -> list[Sent]:
     """Signed app_mention events at `rate` per second for `seconds`, spread over the
-    channels (as real traffic is), each in a thread of its own."""
+    channels (as real traffic is), each in a thread of its own (`run` tells apart the
+    threads of two blasts at the same rate)."""
     sent: list[Sent] = []
     async with aiohttp.ClientSession() as session:
 
         async def one(n: int) -> None:
-            ts = f"{1800000000 + n}.{rate:03d}100"
+            ts = f"{1800000000 + run * 10_000_000 + n}.{rate:03d}100"
             channel = f"C{n % CHANNELS:05d}"
             event = app_mention(
                 f"<@UBOT> {QUESTIONS[n % len(QUESTIONS)]}", user=USER, channel=channel, ts=ts

@@ -1,9 +1,13 @@
-"""End-to-end answer latency and the service's own overhead, at several concurrencies.
+"""End-to-end answer latency and the service's own overhead, at several concurrencies,
+against the pipeline's CPU floor.
 
 The demo corpus is ingested into a temporary data dir; one model tier points at a local
-OpenAI-compatible server that answers after 500 ms. For concurrency 1, 16 and 64 it prints
-p50/p95 end-to-end latency, p95 overhead (end-to-end minus time inside model calls) and p95
-per stage, from the requests' own traces.
+OpenAI-compatible server that answers after 500 ms. First, measured alone (one request at
+a time), the CPU floor of a request: the question's embedding (wall time) plus the model
+client's CPU per call (a real prompt of the retrieved sources, against a model server that
+answers at once), the two costs no pipeline can avoid. Then, for concurrency 1, 16 and 64:
+p50/p95 end-to-end latency, p95 overhead (end-to-end minus time inside model calls), that
+overhead as a multiple of the floor, and p95 per stage, from the requests' own traces.
 
     .venv/bin/python benchmarks/pipeline.py [--requests 128] [--delay-ms 500]
 """
@@ -22,10 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _support import DEMO, model_server, parse_args, pct
 
+from adapters.llm.litellm_client import LiteLLMClient
 from bot.logging import configure_logging
 from bot.settings import LoggingSettings, Settings
 from bot.wiring import build_services
 from core.acl import load_policy
+from core.answering.model import TierSpec
+from core.answering.prompt import PromptSource, build_messages
 from core.answering.types import Asker, Question
 from core.directory import load_directory_file
 
@@ -45,7 +52,42 @@ QUESTIONS = [
 ]
 
 
-async def run(concurrency: int, total: int, services, email: str) -> None:  # type: ignore[no-untyped-def]
+async def cpu_floor(services, model_url: str, n: int) -> float:  # type: ignore[no-untyped-def]
+    """Embedding (wall, alone) + the model client's CPU per call (alone), in ms."""
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(n)]
+    embed = services.embedder.embed
+    cpu, walls = time.process_time(), []
+    for question in questions:
+        started = time.perf_counter()
+        await asyncio.to_thread(embed, [question])
+        walls.append((time.perf_counter() - started) * 1000)
+    embed_cpu = (time.process_time() - cpu) * 1000 / n
+    prompts = []
+    for question in QUESTIONS:
+        found = await services.retriever.search(question, frozenset({"public"}))
+        sources = [PromptSource(h.chunk.title, h.chunk.page, h.chunk.text) for h in found.hits]
+        prompts.append(build_messages(question, sources))
+    tier = TierSpec(name="fast", model="openai/fast", api_base=model_url, api_key="local")
+    client = LiteLLMClient()
+    for messages in prompts:  # warm up: connections, lazy imports
+        await client.complete(tier, messages, 30)
+    cpu = time.process_time()
+    for i in range(n):
+        await client.complete(tier, prompts[i % len(prompts)], 30)
+    client_cpu = (time.process_time() - cpu) * 1000 / n
+    embed_ms = sum(walls) / n
+    floor = embed_ms + client_cpu
+    print(
+        f"CPU floor per request (alone, {n} requests): embedding {embed_ms:.1f} ms "
+        f"(wall; {embed_cpu:.1f} ms CPU) + model client {client_cpu:.1f} ms CPU "
+        f"= {floor:.1f} ms"
+    )
+    return floor
+
+
+async def run(  # type: ignore[no-untyped-def]
+    concurrency: int, total: int, services, email: str, floor: float
+) -> None:
     gate = asyncio.Semaphore(concurrency)
     results = []
 
@@ -70,6 +112,8 @@ async def run(concurrency: int, total: int, services, email: str) -> None:  # ty
     print(f"\n== concurrency {concurrency}: {total} requests (tiers used: {used}) ==")
     print(f"end-to-end p50 {pct(e2e, 50):7.1f} ms   p95 {pct(e2e, 95):7.1f} ms")
     print(f"overhead   p50 {pct(overhead, 50):7.1f} ms   p95 {pct(overhead, 95):7.1f} ms")
+    ratio = pct(overhead, 95) / floor
+    print(f"overhead p95 / CPU floor: {ratio:.2f}x (goal at concurrency 16: <= 1.5x)")
     print("stage p95: " + ", ".join(f"{k} {pct(v, 95):.1f} ms" for k, v in stages.items()))
 
 
@@ -78,13 +122,16 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=128)
     parser.add_argument("--delay-ms", type=int, default=500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
-    args = parse_args(parser, {"requests": 4, "delay_ms": 50, "concurrency": [1, 2]})
+    parser.add_argument("--floor-requests", type=int, default=100)
+    args = parse_args(
+        parser, {"requests": 4, "delay_ms": 50, "concurrency": [1, 2], "floor_requests": 5}
+    )
     configure_logging(LoggingSettings(level="WARNING"))
-    with model_server(f"delay:{args.delay_ms}") as url:
-        await _bench(args, url)
+    with model_server(f"delay:{args.delay_ms}") as url, model_server() as at_once:
+        await _bench(args, url, at_once)
 
 
-async def _bench(args: argparse.Namespace, url: str) -> None:
+async def _bench(args: argparse.Namespace, url: str, at_once: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("BENCH_MODEL_KEY", "local")
         tier = {
@@ -109,9 +156,10 @@ async def _bench(args: argparse.Namespace, url: str) -> None:
             await services.answers.answer(
                 Question(text=question, asker=Asker(email="jordan.kim@harborlight.example"))
             )
+        floor = await cpu_floor(services, at_once, args.floor_requests)
         for concurrency in args.concurrency:
             total = max(args.requests, concurrency * 2) if concurrency > 1 else 24
-            await run(concurrency, total, services, "jordan.kim@harborlight.example")
+            await run(concurrency, total, services, "jordan.kim@harborlight.example", floor)
         await services.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, build_slack, build_teams
 from core.acl import AclFileError
 from core.conversation.leases import Sweeper
+from core.conversation.queue import BusyReason, QueueState
 from core.directory import DirectoryFileError
 from core.handoff.worker import DeliveryWorker
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 SERVICES = web.AppKey("services", Services)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 SLACK_SOCKET: web.AppKey[SocketModeTransport] = web.AppKey("slack_socket")
+WORKER = web.AppKey("worker", str)  # "2 of 4" under `serve --workers 4`
 log = structlog.get_logger()
 
 
@@ -38,7 +41,9 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers and the vector index is reachable."""
+    """Readiness: the database answers, the vector index is reachable, and the replica is
+    not saturated (a question arriving now would be set aside as busy: a load balancer
+    should send it to another replica until this one catches up)."""
     services = request.app[SERVICES]
     checks: dict[str, str] = {}
     try:
@@ -56,10 +61,33 @@ async def readyz(request: web.Request) -> web.Response:
     socket = request.app.get(SLACK_SOCKET)
     if socket is not None:  # reported, not required: the service works without Slack
         checks["slack_socket"] = "connected" if socket.connected else "connecting"
+    worker = request.app.get(WORKER)
+    if worker is not None:  # reported, not gating: which of the processes answered
+        checks["worker"] = f"{worker} (pid {os.getpid()})"
+    queue = services.answer_queue.state()
+    busy = queue.saturated
+    checks["answer_queue"] = "ok" if busy is None else f"saturated: {_saturation(queue)}"
     ready = checks["database"] == "ok" and checks["index"] == "ok"
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
+    status = "ready" if ready and busy is None else "busy" if ready else "not ready"
+    body: dict[str, Any] = {"status": status, "checks": checks}
+    if busy is not None:
+        body["answer_queue"] = {
+            "reason": busy.value,
+            "waiting": queue.waiting,
+            "max_waiting": queue.max_waiting,
+            "in_flight": queue.in_flight,
+            "estimated_wait_s": round(queue.estimated_wait_s, 1),
+            "max_wait_s": queue.max_wait_s,
+        }
+    return web.json_response(body, status=200 if status == "ready" else 503)
+
+
+def _saturation(queue: QueueState) -> str:
+    if queue.saturated is BusyReason.FULL:
+        return f"{queue.waiting} questions waiting (answer_queue.max_waiting {queue.max_waiting})"
+    return (
+        f"a new question would wait ~{queue.estimated_wait_s:.0f} s "
+        f"(answer_queue.max_wait_s {queue.max_wait_s:g})"
     )
 
 
@@ -85,6 +113,7 @@ async def metrics(request: web.Request) -> web.Response:
         breakers=services.answers.breaker_states(),
         trace_buffer=services.traces.pending,
         traces_spilled=services.traces.spilled,
+        answer_queue=services.answer_queue.state(),
     )
     try:
         readings.tickets = await services.tickets.by_provider()
@@ -152,10 +181,13 @@ def create_app(
     services: Services,
     admin_token: str | None = None,
     slack: bool = True,
+    worker: str | None = None,
 ) -> web.Application:
-    """The service's routes."""
+    """The service's routes; `worker` names this process among `serve --workers`."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[SERVICES] = services
+    if worker is not None:
+        app[WORKER] = worker
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
     app.router.add_get("/healthz", healthz)

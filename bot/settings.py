@@ -393,7 +393,8 @@ class SlackSettings(_Section):
     user_cache_ttl_s: float = Field(default=3600, gt=0)
     channel_cache_ttl_s: float = Field(default=300, gt=0)
     post_interval_s: float = Field(default=1.0, ge=0)
-    max_concurrent_answers: int = Field(default=8, ge=1, le=256)
+    # The older name of answer_queue.max_concurrent; when set, it is used instead.
+    max_concurrent_answers: int | None = Field(default=None, ge=1, le=256)
     # Events over a WebSocket the service opens (needs SLACK_APP_TOKEN); /slack/events off.
     socket_mode: bool = False
     # Answers streamed into the thread (chat.startStream/appendStream/stopStream): the first
@@ -402,6 +403,16 @@ class SlackSettings(_Section):
     stream_interval_s: float = Field(default=1.0, ge=0.2, le=30)
     stream_max_appends: int = Field(default=10, ge=0, le=100)
     assistant: SlackAssistantSettings = Field(default_factory=SlackAssistantSettings)
+
+
+class AnswerQueueSettings(_Section):
+    """The replica's answer slots, shared by Slack and Teams: answers at once, and how many
+    questions may wait for a slot and for how long before the asker is told the service is
+    busy (README "Busy replicas")."""
+
+    max_concurrent: int = Field(default=8, ge=1, le=256)
+    max_waiting: int = Field(default=200, ge=0, le=100_000)
+    max_wait_s: float = Field(default=60, gt=0, le=3600)
 
 
 class SloSettings(_Section):
@@ -575,6 +586,7 @@ class Settings(BaseSettings):
     tickets: TicketSettings = Field(default_factory=TicketSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    answer_queue: AnswerQueueSettings = Field(default_factory=AnswerQueueSettings)
     teams: TeamsSettings = Field(default_factory=TeamsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     slo: SloSettings = Field(default_factory=SloSettings)

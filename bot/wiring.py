@@ -7,7 +7,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -25,6 +25,7 @@ from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
+from adapters.llm import openai_wire
 from adapters.observability.metrics import ServiceMetrics
 from adapters.vectorstore.chroma import ChromaVectorIndex, open_client
 from bot.handoff import HandoffParts, build_handoff
@@ -53,6 +54,7 @@ from core.cache import CacheConfig, SemanticCache
 from core.conversation.leases import EventLeases, LeaseConfig
 from core.conversation.outbound import Outbound, UnconfiguredPlatform
 from core.conversation.ports import Surfaces
+from core.conversation.queue import AnswerQueue, QueueConfig
 from core.conversation.service import ConversationConfig, ConversationService
 from core.ingest.service import IngestConfig, Ingestor
 from core.ports import Embedder
@@ -91,8 +93,11 @@ class Services:
     leases: EventLeases  # event claims: this replica's, leased (core/conversation/leases.py)
     metrics: ServiceMetrics | None = None
     telemetry: OtelTraceExporter | None = None  # only with OTEL_EXPORTER_OTLP_ENDPOINT
+    # The replica's answer slots, shared by every chat platform.
+    answer_queue: AnswerQueue = field(default_factory=AnswerQueue)
 
     async def close(self) -> None:
+        await openai_wire.release()
         await self.handoff.handoffs.system.close()
         await self.traces.close()
         if self.telemetry is not None:
@@ -152,6 +157,7 @@ async def build_services(
     configured, and `trace_sinks`. `answer_tickets` replaces the ticket provider the answer
     flow hands off to (an evaluation run must not open real tickets)."""
     settings.prepare_data_dir()
+    openai_wire.retain()  # the model calls' shared HTTP session, released by close()
     if migrate:
         await upgrade(settings.db_url)
     engine = create_engine(settings.db_url)
@@ -229,6 +235,16 @@ async def build_services(
         leases=event_leases(settings, engine),
         metrics=metrics,
         telemetry=telemetry,
+        answer_queue=AnswerQueue(queue_config(settings), metrics),
+    )
+
+
+def queue_config(settings: Settings) -> QueueConfig:
+    q = settings.answer_queue
+    return QueueConfig(
+        max_concurrent=settings.slack.max_concurrent_answers or q.max_concurrent,
+        max_waiting=q.max_waiting,
+        max_wait_s=q.max_wait_s,
     )
 
 
@@ -520,6 +536,7 @@ def build_slack(services: Services) -> SlackParts:
             audience_ttl_s=cfg.channel_cache_ttl_s,
             database_wait_s=services.settings.events.database_wait_s,
         ),
+        services.answer_queue,
     )
     engine = services.engine
     bot = SlackBot(
@@ -529,7 +546,6 @@ def build_slack(services: Services) -> SlackParts:
             user_cache_ttl_s=cfg.user_cache_ttl_s,
             post_interval_s=cfg.post_interval_s,
             thread_followups=cfg.thread_followups,
-            max_concurrent_answers=cfg.max_concurrent_answers,
             streaming=StreamConfig(
                 enabled=cfg.streaming,
                 interval_s=cfg.stream_interval_s,
@@ -664,6 +680,7 @@ def build_teams(services: Services) -> TeamsParts:
                 audience_ttl_s=cfg.member_cache_ttl_s,
                 database_wait_s=services.settings.events.database_wait_s,
             ),
+            services.answer_queue,
         ),
         Rosters(cfg.member_cache_ttl_s),
         TeamsConfig(reply_window_s=cfg.reply_window_s, sample_questions=tuple(sample_questions())),

@@ -1,13 +1,25 @@
-"""The ModelClient port on litellm: any provider, one call shape, classified errors."""
+"""The ModelClient port on litellm: any provider, one call shape, classified errors.
+
+OpenAI's wire format (OpenAI itself and the OpenAI-compatible servers: vLLM, llama.cpp,
+LM Studio, most proxies) is spoken directly (adapters/llm/openai_wire.py) over one shared
+HTTP session. litellm's per-call machinery buys nothing there and cost 6–18 ms of CPU per
+call (py-spy, README "Less CPU per answer"): its logging object and callbacks, its cost
+calculation (we price calls ourselves, from the tier's prices or litellm's price map, read
+once), the rebuilt response at the end of a stream, a client set-up per call, and the
+openai SDK's typed object per streamed chunk. Other providers, and OpenAI models whose
+parameters litellm translates (o-series, gpt-5: `max_completion_tokens`, no
+`temperature`), go through litellm with its streaming logging off.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import time
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from core.answering.model import ModelError, ModelReply, TextSink, TierSpec
@@ -17,9 +29,19 @@ from core.answering.model import ModelError, ModelReply, TextSink, TierSpec
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
+import openai
+
+from adapters.llm import openai_wire
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
+# Its per-chunk success logging runs in a thread for callbacks this service never sets.
+litellm.disable_streaming_logging = True
+litellm.turn_off_message_logging = True
+
+# OpenAI models whose request parameters litellm rewrites: left to litellm.
+_TRANSLATED = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+_OPENAI_BASE = "https://api.openai.com/v1"
 
 
 class LiteLLMClient:
@@ -33,6 +55,9 @@ class LiteLLMClient:
         started = time.perf_counter()
         api_key = tier.api_key
         try:
+            name = _openai_model(tier.model)
+            if name is not None:
+                return await self._direct(name, tier, messages, timeout_s, started, on_text)
             if on_text is None:
                 return await self._call(tier, messages, timeout_s, api_key, started)
             return await self._stream(tier, messages, timeout_s, api_key, started, on_text)
@@ -130,6 +155,38 @@ class LiteLLMClient:
             first_token_ms=first_token_ms,
         )
 
+    async def _direct(
+        self,
+        name: str,
+        tier: TierSpec,
+        messages: Sequence[dict[str, str]],
+        timeout_s: float,
+        started: float,
+        on_text: TextSink | None,
+    ) -> ModelReply:
+        """OpenAI's wire format, straight to the endpoint (adapters/llm/openai_wire.py)."""
+        body = {
+            "model": name,
+            "messages": list(messages),
+            "max_tokens": tier.max_output_tokens,
+            "temperature": 0,
+        }
+        base = tier.api_base or os.environ.get("OPENAI_BASE_URL") or _OPENAI_BASE
+        key = tier.api_key or os.environ.get("OPENAI_API_KEY")
+        with _classified():
+            async with asyncio.timeout(timeout_s):
+                done = await openai_wire.chat(base, key, body, on_text, started)
+        if on_text is not None and not done.finished:
+            raise ModelError("unavailable", "the model's stream ended before the answer did")
+        input_tokens, output_tokens = done.input_tokens, done.output_tokens
+        if input_tokens is None or output_tokens is None:  # a server that reports no usage
+            input_tokens = sum(self.count_tokens(tier, m.get("content", "")) for m in messages)
+            output_tokens = self.count_tokens(tier, done.text)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return self._reply(
+            tier, done.text, input_tokens, output_tokens, latency_ms, done.first_token_ms
+        )
+
     def count_tokens(self, tier: TierSpec, text: str) -> int:
         return _count_tokens(tier.model, text)
 
@@ -139,6 +196,18 @@ class LiteLLMClient:
             tier.input_cost_per_token if tier.input_cost_per_token is not None else in_price,
             tier.output_cost_per_token if tier.output_cost_per_token is not None else out_price,
         )
+
+
+@cache
+def _openai_model(model: str) -> str | None:
+    """The model's name at an OpenAI-format endpoint, or None: litellm calls it."""
+    try:
+        name, provider, _key, _base = litellm.get_llm_provider(model)
+    except Exception:
+        return None
+    if provider != "openai" or _TRANSLATED.match(name):
+        return None
+    return name
 
 
 def _arguments(
@@ -153,6 +222,7 @@ def _arguments(
         "timeout": timeout_s,
         "num_retries": 0,  # retries and fallbacks are the answer flow's decision
         "temperature": 0,
+        "drop_params": True,  # e.g. temperature for o-series models, which refuse it
     }
 
 
@@ -163,9 +233,9 @@ def _classified() -> Any:
         yield
     except ModelError:
         raise
-    except litellm.RateLimitError as exc:
+    except (litellm.RateLimitError, openai.RateLimitError) as exc:
         raise ModelError("ratelimited", _short(exc), _retry_after(exc)) from None
-    except (litellm.Timeout, TimeoutError) as exc:
+    except (litellm.Timeout, openai.APITimeoutError, TimeoutError) as exc:
         raise ModelError("timeout", _short(exc)) from None
     except Exception as exc:  # server errors, connection failures, anything else: a failed tier
         raise ModelError("unavailable", _short(exc)) from None
@@ -212,6 +282,7 @@ def _price_map(model: str) -> tuple[float, float]:
         return 0.0, 0.0
 
 
+@lru_cache(maxsize=8192)  # the same chunks are counted for question after question
 def _count_tokens(model: str, text: str) -> int:
     try:
         return int(litellm.token_counter(model=model, text=text))

@@ -18,12 +18,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.conversation.queue import BusyReason, QueueState
+
 log = structlog.get_logger()
 
 # Seconds; SLO latency targets should sit on a bucket boundary so that alert rules can
 # count "slower than the target" exactly (deploy/prometheus/answerdesk-alerts.yaml).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30, 60)
 STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+QUEUE_BUCKETS = (0, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 COST_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 MODES = {"answer", "degraded", "clarify", "handoff", "refused"}
 CACHE = {"hit", "miss", "bypass"}
@@ -48,6 +51,7 @@ class LiveReadings:
     ticket_messages: dict[str, int] = field(default_factory=dict)
     trace_buffer: int = 0
     traces_spilled: int = 0
+    answer_queue: QueueState | None = None
 
 
 class _LiveCollector(Collector):
@@ -89,6 +93,31 @@ class _LiveCollector(Collector):
             "Traces the database refused at shutdown, spilled to the spill file",
             value=float(r.traces_spilled),
         )
+        q = r.answer_queue
+        if q is not None:
+            yield from _queue_gauges(q)
+
+
+def _queue_gauges(q: QueueState) -> Iterable[Metric]:
+    gauges = (
+        ("answer_queue_depth", "Questions waiting for an answer slot", q.waiting),
+        ("answer_queue_max_waiting", "Questions that may wait (answer_queue)", q.max_waiting),
+        ("answers_in_flight", "Answers being worked on", q.in_flight),
+        ("answer_slots", "Answers worked on at once at most", q.max_concurrent),
+        (
+            "answer_queue_estimated_wait_seconds",
+            "How long a question arriving now would wait for a slot",
+            q.estimated_wait_s,
+        ),
+        ("answer_queue_max_wait_seconds", "The longest wait allowed", q.max_wait_s),
+        (
+            "answer_queue_saturated",
+            "1 when a question arriving now would be set aside (/readyz answers 503)",
+            q.saturated is not None,
+        ),
+    )
+    for name, help_text, value in gauges:
+        yield GaugeMetricFamily(f"answerdesk_{name}", help_text, value=float(value))
 
 
 class ServiceMetrics:
@@ -153,6 +182,18 @@ class ServiceMetrics:
             ["platform"],
             registry=r,
         )
+        self.queue_wait = Histogram(
+            "answerdesk_answer_queue_wait_seconds",
+            "How long questions waited for an answer slot",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
+        self.busy = Counter(
+            "answerdesk_busy_refusals",
+            "Questions set aside (the asker told the service is busy), by reason",
+            ["reason"],
+            registry=r,
+        )
         self._live = _LiveCollector()
         r.register(self._live)
 
@@ -199,6 +240,14 @@ class ServiceMetrics:
         self.request_cost.observe(float(trace.get("cost_usd") or 0))
         for code in trace.get("notices") or []:
             self.notices.labels(_name(code)).inc()
+
+    def waited(self, seconds: float) -> None:
+        """A question got an answer slot after ``seconds`` (QueueObserver)."""
+        self.queue_wait.observe(seconds)
+
+    def refused(self, reason: BusyReason) -> None:
+        """A question was set aside: the replica was busy (QueueObserver)."""
+        self.busy.labels(_name(reason.value)).inc()
 
     def dedupe_hit(self, platform: str) -> None:
         self.dedupe.labels(_name(platform)).inc()

@@ -8,7 +8,6 @@ records, votes, offers, tickets, the private answer) is core/conversation's."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 
@@ -37,9 +36,6 @@ class SlackConfig:
     post_interval_s: float = 1.0  # Slack allows about one message per second per channel
     post_attempts: int = 4
     thread_followups: bool = True
-    # Answers in flight at once; more wait their turn without using the CPU, so acks and
-    # buttons stay fast under a burst.
-    max_concurrent_answers: int = 8
     streaming: StreamConfig = field(default_factory=StreamConfig)
 
 
@@ -95,7 +91,6 @@ class SlackBot:
         self.config = config or SlackConfig()
         self._poster = SlackPoster(self.config.post_interval_s, self.config.post_attempts)
         self._streaming = Streaming(self.config.streaming)
-        self._answering = asyncio.Semaphore(self.config.max_concurrent_answers)
 
     def chat(self, client: AsyncWebClient) -> Chat:
         """Slack's ports, bound to the client (token) of the event being handled."""
@@ -105,9 +100,10 @@ class SlackBot:
         )
 
     async def answer_message(self, client: AsyncWebClient, message: IncomingMessage) -> None:
-        async with self._answering:
-            # The event's claim (adapters/slack/app.py): its lease notes the working message.
-            await self._conversations.answer(message.turn(), self.chat(client), current_lease())
+        # How many answers run at once, and how long a question may wait for one, is the
+        # conversation layer's answer queue (shared with the other platforms). The event's
+        # claim (adapters/slack/app.py): its lease notes the working message.
+        await self._conversations.answer(message.turn(), self.chat(client), current_lease())
 
     async def assistant_thread_started(self, client: AsyncWebClient, thread: dict) -> None:
         """Someone opened the assistant: offer suggested prompts in its thread."""

@@ -1,9 +1,13 @@
-"""`answerdesk serve`: the HTTP service."""
+"""`answerdesk serve`: the HTTP service, in one process or, with `--workers N`, in N
+processes sharing the port (SO_REUSEPORT: the kernel spreads connections over them)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +30,131 @@ def register(sub: Subparsers) -> None:
         action="store_true",
         help="load the demo corpus and directory when the index is empty",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes sharing the port (PostgreSQL + Chroma server setup only)",
+    )
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def handle(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
+    if args.workers > 1:
+        return _serve_workers(settings, host, port, args.demo, args.workers)
     run(_serve, settings, host, port, args.demo)
     return 0
 
 
-async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
+def workers_refusal(settings: Settings, port: int) -> str | None:
+    """Why `serve --workers` cannot run with these settings, or None."""
+    if not settings.db_url.startswith("postgresql") or settings.chroma_url is None:
+        return (
+            "serve: --workers needs the PostgreSQL + Chroma server setup (DATABASE_URL="
+            "postgresql+asyncpg://… and CHROMA_URL=http://…): the embedded SQLite database "
+            "and Chroma index belong to one process; run one `serve` there"
+        )
+    if port == 0:
+        return "serve: --workers needs a fixed --port (the workers share it)"
+    return None
+
+
+def _serve_workers(settings: Settings, host: str, port: int, demo: bool, workers: int) -> int:
+    """Migrate (and load the demo) once, then fork the workers, each a whole service on
+    the shared port; SIGTERM/SIGINT stop them all. When one worker exits, the others are
+    stopped too and its exit code is returned: a process manager restarts the service."""
+    import signal
+
+    refusal = workers_refusal(settings, port)
+    if refusal:
+        raise UsageError(refusal)
+    # Even the preparation runs in a child: the parent forks the workers from a clean
+    # state (no threads, no model sessions, no connections).
+    prepared = _forked(lambda: run(_prepare, settings, demo), "preparation")
+    if prepared != 0:
+        return prepared
+    children = [
+        _fork(lambda i=index: run(_serve, settings, host, port, False, (i, workers)), index)
+        for index in range(1, workers + 1)
+    ]
+
+    def stop(_signum: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    code = 0
+    remaining = set(children)
+    while remaining:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        remaining.discard(pid)
+        exited = os.waitstatus_to_exitcode(status)
+        if exited not in (0, -signal.SIGTERM, -signal.SIGINT) and code == 0:
+            code = exited if exited > 0 else 1
+            log.error("worker exited; stopping the others", pid=pid, code=exited)
+        if remaining:
+            stop(signal.SIGTERM, None)
+    return code
+
+
+def _fork(work: Any, name: object) -> int:
+    """Run ``work`` in a forked child, which leaves with its exit code; the child's pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        work()
+    except UsageError as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr, flush=True)
+        code = 2
+    except BaseException:
+        log.exception("worker failed", worker=name)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)  # never the parent's clean-up
+    return pid  # not reached
+
+
+def _forked(work: Any, name: str) -> int:
+    """Run ``work`` in a forked child and wait for it; its exit code."""
+    _, status = os.waitpid(_fork(work, name), 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+async def _prepare(settings: Settings, demo: bool) -> None:
+    """What must happen once, before the workers start: migrations, the demo corpus."""
+    from bot.wiring import build_services
+
+    services = await build_services(settings)
+    try:
+        if demo:
+            await _load_demo(services)
+    finally:
+        await services.close()
+
+
+async def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    demo: bool,
+    worker: tuple[int, int] | None = None,
+) -> None:
     import signal
 
     from aiohttp import web
@@ -60,10 +179,11 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
         await _warm_up(services)
         login = await _console_login(services, demo)
         token = admin_token(settings)
-        runner = web.AppRunner(create_app(services, token), handle_signals=False)
+        label = f"{worker[0]} of {worker[1]}" if worker else None
+        runner = web.AppRunner(create_app(services, token, worker=label), handle_signals=False)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, reuse_port=worker is not None)
             try:
                 await site.start()
             except OSError as exc:
@@ -71,7 +191,11 @@ async def _serve(settings: Settings, host: str, port: int, demo: bool) -> None:
             local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             if lock is not None:
                 publish_service(settings.data_dir, f"http://{local}:{port}", token)
-            print(f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz)", flush=True)
+            where = f" (worker {label}, pid {os.getpid()})" if label else ""
+            print(
+                f"Answerdesk is serving on http://{host}:{port}/ (health: /healthz){where}",
+                flush=True,
+            )
             if login is not None:
                 print(f"Admin console: http://{local}:{port}/admin — {login}", flush=True)
             stop = asyncio.Event()

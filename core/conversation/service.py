@@ -21,6 +21,7 @@ from core.conversation.messages import (
 )
 from core.conversation.people import People
 from core.conversation.ports import Answerer, Chat, ConversationStore
+from core.conversation.queue import AnswerQueue, Busy, busy_text
 from core.conversation.types import ChatUser, ConversationRef, PostedAnswer, Turn
 from core.directory import Directory
 from core.handoff.texts import button_notice
@@ -49,8 +50,10 @@ class ConversationService:
         tickets: TicketProvider,
         store: ConversationStore,
         config: ConversationConfig | None = None,
+        queue: AnswerQueue | None = None,
     ) -> None:
         self._answers = answers
+        self._queue = queue  # the replica's answer slots, shared by every platform
         self._tickets = tickets
         self._store = store
         self.config = config or ConversationConfig()
@@ -58,7 +61,28 @@ class ConversationService:
 
     # --- a chat turn --------------------------------------------------------------------
 
-    async def answer(self, turn: Turn, chat: Chat, lease: Lease | None = None) -> PostedAnswer:
+    async def answer(
+        self, turn: Turn, chat: Chat, lease: Lease | None = None
+    ) -> PostedAnswer | None:
+        """The turn's answer, once one of the replica's answer slots is free; when the
+        question would wait too long for one, the asker is told at once that the service
+        is busy and when to ask again (None: not answered)."""
+        if self._queue is None:
+            return await self._answer(turn, chat, lease)
+        try:
+            async with self._queue.slot():
+                return await self._answer(turn, chat, lease)
+        except Busy as busy:
+            log.warning(
+                "question set aside: busy",
+                platform=turn.where.platform,
+                reason=busy.reason.value,
+                retry_after_s=round(busy.retry_after_s),
+            )
+            await chat.surface.post(turn.where, TextMessage(busy_text(busy)))
+            return None
+
+    async def _answer(self, turn: Turn, chat: Chat, lease: Lease | None) -> PostedAnswer:
         """A reply started at once (people see that the bot is on it), then who asks and
         who reads, the answer (its progress shown as it comes), its record, and the checked
         answer in place of whatever was shown. The record is written before the answer's

@@ -13,12 +13,24 @@ from tests.support.cli import REPO
 
 FIGURES = {
     "retrieval.py": ["top-5 with permission filter", "p95"],
-    "pipeline.py": ["== concurrency 2", "overhead", "p95"],
+    "pipeline.py": ["CPU floor", "== concurrency 2", "overhead", "p95", "/ CPU floor"],
     "cache.py": ["false-hit rate", "permission violations: 0", "lookup latency"],
     "slack_ack.py": ["ack latency", "p99", "duplicates: 0"],
     "observability.py": ["prometheus sink", "/metrics render", "otel spans, worker"],
     "governance.py": ["exact words (before)", "word forms + examples", "recall", "precision"],
     "streaming.py": ["first visible text", "final answer", "calls per answer", "over it: 0"],
+    "load.py": [
+        "ack latency",
+        "p99",
+        "first visible text p95",
+        "answer p95",
+        "throughput",
+        "errors: 0",
+        "duplicates: 0",
+        "highest sustained rate",
+        "RSS: start",
+    ],
+    "model_client.py": ["whole:", "streamed:", "ms CPU per call"],
     "releases.py": ["release state read", "build + warm-up", "answered with it", "switch"],
 }
 

@@ -134,3 +134,18 @@ def test_the_evaluation_library_example(demo_settings: Settings, tmp_path: Path)
     assert cases["guest-wifi"]["failed"] == [], cases["guest-wifi"]
     assert cases["salary-band-denied"]["leaks"] == []
     assert summary["generation"]["must_not_include_rate"] == 1.0
+
+
+def test_the_busy_replicas_example(tmp_path: Path) -> None:
+    """The answer queue of "Busy replicas", as a configuration file `config check` reads."""
+    [example] = blocks(section("### Busy replicas"), "yaml")
+    (tmp_path / "answerdesk.yaml").write_text(example)
+    env = {"ANSWERDESK_CONFIG": str(tmp_path / "answerdesk.yaml")}
+    done = run(tmp_path, "config", "check", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    queue = json.loads(done.stdout)["effective"]["answer_queue"]
+    assert queue == {"max_concurrent": 8, "max_waiting": 200, "max_wait_s": 60}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(example.replace("max_waiting: 200", "max_waiting: -1"))
+    refused = run(tmp_path, "config", "check", env={"ANSWERDESK_CONFIG": str(bad)})
+    assert refused.returncode == 2 and "answer_queue.max_waiting" in refused.stderr
