@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from adapters.observability.metrics import LiveReadings
 from adapters.tickets.hooks import TicketHooks
+from bot.body_limits import body_limit_middleware
 from bot.console import CONSOLE, setup_console
 from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, build_slack, build_teams
@@ -153,7 +154,12 @@ def create_app(
     slack: bool = True,
 ) -> web.Application:
     """The service's routes."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    limits = services.settings.server.body_limits
+    # Each route's own limit is applied by the middleware; this is only aiohttp's backstop.
+    app = web.Application(
+        client_max_size=max(limits.model_dump().values()),
+        middlewares=[body_limit_middleware(limits)],
+    )
     app[SERVICES] = services
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
