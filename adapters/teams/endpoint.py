@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from adapters.teams.activities import tenant_of
+from adapters.teams.activities import shape_problem, tenant_of
 from adapters.teams.bot import TeamsBot
-from adapters.teams.ports import AuthenticationFailed, Transport
+from adapters.teams.ports import AuthenticationFailed, MalformedActivity, Transport
 from adapters.teams.store import teams_key
 
 log = structlog.get_logger()
@@ -44,12 +44,17 @@ class TeamsEndpoint:
             activity = json.loads(await request.read())
             if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
                 raise ValueError("not an activity")
+            problem = shape_problem(activity)
+            if problem is not None:
+                raise ValueError(problem)
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "malformed activity"}, status=400)
         try:
             authenticated = await self._transport.authenticate(
                 request.headers.get("Authorization"), activity
             )
+        except MalformedActivity:
+            return web.json_response({"error": "malformed activity"}, status=400)
         except AuthenticationFailed as exc:
             log.warning("teams request refused", reason=str(exc))
             return web.json_response({"error": "unauthorized"}, status=401)

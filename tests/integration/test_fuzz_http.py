@@ -39,7 +39,6 @@ from tests.support.fuzzing import (
     request,
     rows_digest,
 )
-from tests.support.model_server import unused_port
 from tests.support.slack_api import (
     SlackApiDouble,
     app_mention,
@@ -48,6 +47,7 @@ from tests.support.slack_api import (
     event_payload,
     signed_headers,
 )
+from tests.support.ticket_systems import WebhookReceiver
 
 pytestmark = pytest.mark.fuzz
 
@@ -91,6 +91,13 @@ class Harness:
     def state(self) -> tuple[dict[str, str], int, int]:
         return rows_digest(self.database), len(self.slack.calls), len(self.teams.calls)
 
+    def begin(self) -> tuple[dict[str, str], int, int]:
+        """Before an example: the earlier one's background work done, what it logged
+        forgotten; the state."""
+        self.app.settle()
+        self.errors()
+        return self.state()
+
     def close(self) -> None:
         self.loop.run(self.session.close())
         self.loop.close()
@@ -113,6 +120,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         pytest.MonkeyPatch.context() as patch,
         SlackApiDouble(bot_token="xoxb-fuzz") as slack,
         BotFrameworkDouble(APP_ID, APP_PASSWORD) as teams,
+        WebhookReceiver(secret=HOOK_SECRET) as desk,
     ):
         for name, value in env.items():
             patch.setenv(name, value)
@@ -125,7 +133,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
             teams={"openid_metadata_url": teams.metadata_url, "token_url": teams.token_url},
             handoff={
                 "provider": "webhook",
-                "webhook": {"url": f"http://127.0.0.1:{unused_port()}/tickets"},
+                # A ticket a fuzzed question asks for is delivered at once (no retries
+                # changing rows while a later example runs).
+                "webhook": {"url": f"{desk.url}/tickets"},
                 "delivery": {"inline_timeout_s": 0.5, "poll_s": 0.2},
             },
             server={"body_limits": LIMITS},
@@ -162,12 +172,13 @@ def refused_cleanly(
     assert 400 <= status < 500, (status, text[:300])
     if not (html_ok and content_type == "text/html"):
         assert is_json_error(content_type, text), (status, content_type, text[:300])
-    assert harness.state() == before, "a refused request changed the stored state"
+    after = harness.state()
+    changed = [t for t in after[0] if after[0][t] != before[0].get(t)]
+    assert after == before, f"a refused request changed the stored state: {changed}, {after[1:]}"
 
 
-def no_errors(harness: Harness, *background: str) -> None:
-    if background:
-        harness.app.settle(background)
+def no_errors(harness: Harness) -> None:
+    harness.app.settle()
     found = harness.errors()
     assert not found, found
 
@@ -274,7 +285,7 @@ def test_slack_requests_not_signed_by_slack_are_refused_and_change_nothing(
             "X-Slack-Signature": signature,
         },
     }[forged]
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send("POST", "/slack/events", data=raw, headers=headers)
     assert status == 401, (status, text)
     refused_cleanly(harness, before, status, kind, text)
@@ -290,15 +301,13 @@ def test_slack_signed_bodies_of_any_shape_get_a_clear_answer(
     headers = signed_headers(SECRET, raw, content_type=content_type)
     if retry is not None:
         headers["X-Slack-Retry-Num"] = retry
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send("POST", "/slack/events", data=raw, headers=headers)
     event(f"status {status}")
     assert status < 500, (status, text[:300])
     if status >= 400:
         refused_cleanly(harness, before, status, kind, text)
-    no_errors(
-        harness, "_claim_and_dispatch", "run_ack_function_asynchronously", "run_async_listener"
-    )
+    no_errors(harness)
 
 
 # --- Teams ---------------------------------------------------------------------------------
@@ -357,7 +366,7 @@ def test_teams_activities_without_a_valid_bot_framework_token_are_refused(
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = token
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send(
         "POST", "/api/messages", data=json.dumps(activity).encode(), headers=headers
     )
@@ -376,13 +385,13 @@ def test_teams_authenticated_activities_of_any_shape_get_a_clear_answer(
         activity["serviceUrl"] = teams.service_url
     raw = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
     headers = {"Content-Type": "application/json", "Authorization": "Bearer " + teams.sign()}
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send("POST", "/api/messages", data=raw, headers=headers)
     event(f"status {status}")
     assert status < 500, (status, text[:300])
     if status >= 400:
         refused_cleanly(harness, before, status, kind, text)
-    no_errors(harness, "on_turn", "_deliver_late", "drain")
+    no_errors(harness)
 
 
 # --- ticket loop-back ------------------------------------------------------------------------
@@ -431,7 +440,7 @@ def test_ticket_hooks_refuse_what_is_not_signed_and_parse_what_is_without_crashi
     if signed:
         sent.update(sign_ticket_hook(HOOK_SECRET, raw))
     sent["Content-Type"] = "application/json"
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send("POST", f"/hooks/tickets/{provider}", data=raw, headers=sent)
     event(f"status {status}")
     assert status < 500, (status, text[:300])
@@ -500,7 +509,7 @@ def test_console_forms_refuse_bad_input_and_write_nothing(
         "raw": (raw, "application/x-www-form-urlencoded"),
         "json": (json.dumps(form).encode(), "application/json"),
     }[encoding]
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send(
         "POST", path.format(t=ticket), data=body, headers={"Content-Type": content_type}
     )
@@ -509,8 +518,8 @@ def test_console_forms_refuse_bad_input_and_write_nothing(
     if path == "/admin/login":
         # Refused logins are counted (rate limiting) and audited by design: only the ones
         # refused before a password is checked are held to "nothing written".
-        assert status in (401, 403, 429), (status, text[:300])
-        if status == 403:
+        assert status in (400, 401, 403, 429), (status, text[:300])
+        if status in (400, 403):
             refused_cleanly(harness, before, status, kind, text)
     else:
         refused_cleanly(harness, before, status, kind, text, html_ok=True)
@@ -564,7 +573,7 @@ def _multipart(form: dict[str, str]) -> bytes:
 def test_console_pages_with_any_query_answer_below_500_and_change_nothing(
     harness: Harness, path: str, query: dict[str, str], trace: str
 ) -> None:
-    before = harness.state()
+    before = harness.begin()
     status, _kind, text = harness.send("GET", path.format(t=trace) + "?" + urlencode(query))
     event(f"{path} {status}")
     assert status < 500, (status, text[:300])
@@ -590,7 +599,7 @@ def test_every_route_refuses_a_body_over_its_limit_with_413_json_before_reading_
     headers = {"Content-Type": "application/json"}
     if route == "slack":
         headers = signed_headers(SECRET, raw)
-    before = harness.state()
+    before = harness.begin()
     status, kind, text = harness.send(
         "POST" if route != "other" else "GET",
         ROUTES[route],

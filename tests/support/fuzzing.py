@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,7 @@ class ServedApp:
         self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.services: Services | None = None
+        self._idle: Counter[str] = Counter()
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -54,34 +56,50 @@ class ServedApp:
         self._runner = web.AppRunner(create_app(self.services), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await asyncio.sleep(0.2)  # let start-up tasks (workers, refreshers) begin
+        self._idle = _task_names()
 
     def call(self, work: Awaitable[T], timeout: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout)  # type: ignore[arg-type]
 
-    def settle(self, names: tuple[str, ...], timeout: float = 30) -> None:
-        """Wait (bounded) until no task running one of these coroutines is left: the work
-        an acknowledged request started in the background has finished."""
+    def settle(self, timeout: float = 30) -> None:
+        """Wait (bounded) until the tasks running on the service's loop are only those it
+        runs while idle (workers, refreshers): what a request started in the background —
+        an answer, a claim, a late delivery — has finished."""
 
-        async def busy() -> bool:
-            return any(
-                task.get_coro().__qualname__.split(".")[-1] in names  # type: ignore[union-attr]
-                for task in asyncio.all_tasks()
-                if not task.done()
-            )
+        async def extra() -> Counter[str]:
+            return _task_names() - self._idle
 
-        async def wait() -> None:
+        async def _quiet() -> None:
             deadline = asyncio.get_running_loop().time() + timeout
-            while await busy():
-                assert asyncio.get_running_loop().time() < deadline, f"{names} still running"
+            while (left := await extra()) or self.services.traces.pending:  # type: ignore[union-attr]
+                assert asyncio.get_running_loop().time() < deadline, f"still running: {left}"
                 await asyncio.sleep(0.02)
 
-        self.call(wait(), timeout + 5)
+        self.call(_quiet(), timeout + 5)
 
     def stop(self) -> None:
         if self._runner is not None:
             self.call(self._runner.cleanup())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+# Keep-alive connections, this harness' own, and the trace writer's loop (started with the
+# first trace; what it holds is waited for through `traces.pending`).
+_NOT_WORK = (
+    "RequestHandler.start",
+    "ServedApp._start",
+    "ServedApp.settle.<locals>._quiet",
+    "BufferedTraceWriter._run",
+)
+
+
+def _task_names() -> Counter[str]:
+    """The service loop's running tasks by coroutine, less its keep-alive connections and
+    this harness' own."""
+    names = (task.get_coro().__qualname__ for task in asyncio.all_tasks() if not task.done())  # type: ignore[union-attr]
+    return Counter(name for name in names if name not in _NOT_WORK)
 
 
 def rows_digest(database: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
