@@ -654,6 +654,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{CONFIG_ENV}: {path} must contain a mapping at the top level")
+    odd = next((key for key in data if not isinstance(key, str)), None)
+    if odd is not None:  # `5: x` or `? [a]`: YAML allows them, settings are named
+        raise ConfigError(f"{CONFIG_ENV}: {path}: {odd!r} is not a setting name")
     return data
 
 

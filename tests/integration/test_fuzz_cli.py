@@ -14,13 +14,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.cli import main
@@ -86,20 +88,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def cli(argv: list[str]) -> tuple[int, str]:
-    """`answerdesk ARGV` in this process: (exit code, stderr)."""
+    """`answerdesk ARGV` in this process: (exit code, stderr). What main() changes for the
+    process — the config variable, the logging set-up — is put back afterwards."""
     err = io.StringIO()
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        contextlib.redirect_stderr(err),
-        contextlib.redirect_stdout(io.StringIO()),
-    ):
-        patch.delenv(CONFIG_ENV, raising=False)  # main() sets it for --config: undone after
-        try:
+    config, logging_setup = os.environ.get(CONFIG_ENV), structlog.get_config()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             main(argv)
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    else:
+        code = 0
+    finally:
+        if config is None:
+            os.environ.pop(CONFIG_ENV, None)
         else:
-            code = 0
+            os.environ[CONFIG_ENV] = config
+        structlog.configure(**logging_setup)
     return code, err.getvalue()
 
 
@@ -143,6 +148,8 @@ garbage = st.one_of(
             b"- a\n b: c",
             b"&a [*a, *a]",
             b"!!python/object:os.system x",
+            b"cases: []\ncases: [{id: a, question: q, as: a@b.co}]\n",  # a repeated key
+            b"x: &c [{id: a}]\ncases: [*c, *c]\n",  # aliases
         ]
     ),
 )
@@ -280,6 +287,8 @@ def _jsonl(library: dict[str, Any]) -> bytes:
 
 
 @FILES
+@example(kind="yaml", content=b"cases: []\ncases: [{id: a, question: q, as: a@b.co}]\n")
+@example(kind="yaml", content=b"x: &c [{id: a}]\ncases: [*c, *c]\n")
 @given(
     kind=st.sampled_from(["yaml", "jsonl", "json"]),
     content=LIBRARIES.map(yaml_text).map(str.encode) | LIBRARIES.map(_jsonl) | garbage,
@@ -314,7 +323,7 @@ SECTIONS = {
 }
 CONFIGS = (
     st.dictionaries(
-        st.sampled_from(sorted(SECTIONS)) | st.text(max_size=8),
+        st.sampled_from(sorted(SECTIONS)) | st.text(max_size=8) | st.integers() | st.booleans(),
         st.sampled_from(sorted(SECTIONS))
         .map(SECTIONS.get)
         .flatmap(lambda v: dict_with(v) if isinstance(v, dict) else st.just(v))
@@ -365,6 +374,7 @@ def test_a_bad_configuration_file_stops_a_command_with_one_line_naming_the_probl
             ["directory", "import", "{file}"],
         ),
         ("bytes.yaml", b"\xff\xfe\x00\x80", ["--config", "{file}", "directory", "show", "a@b.co"]),
+        ("keys.yaml", b"5: five\n", ["--config", "{file}", "directory", "show", "a@b.co"]),
     ],
 )
 def test_bad_files_in_a_subprocess_exit_2_with_one_line_and_nothing_written(
