@@ -631,3 +631,56 @@ def test_the_readme_documents_the_default_body_limits() -> None:
     )[0]
     documented = yaml.safe_load(block)["server"]["body_limits"]
     assert documented == Settings().server.body_limits.model_dump()
+
+
+# --- header bytes no client library sends ------------------------------------------------------
+
+
+async def _raw(port: int, head: bytes, body: bytes = b"") -> tuple[int, str]:
+    """One request written byte for byte on a socket: (status, body text)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode(errors="replace")
+
+
+@FUZZ
+@given(
+    target=st.sampled_from(
+        [
+            (b"POST /slack/events", b"X-Slack-Request-Timestamp", "1700000000"),
+            (b"POST /slack/events", b"X-Slack-Signature", "v0=00"),
+            (b"POST /hooks/tickets/webhook", b"X-Answerdesk-Signature", "v1=00"),
+            (b"POST /hooks/tickets/webhook", b"X-Answerdesk-Timestamp", "1"),
+            (b"POST /admin/run", b"Authorization", "Bearer x"),
+            (b"GET /metrics", b"Authorization", "Bearer x"),
+            (b"GET /admin", b"Cookie", "answerdesk_session=a.b"),
+            (b"POST /api/messages", b"Authorization", "Bearer x"),
+        ]
+    ),
+    # What HTTP allows in a header value (visible ASCII, space, tab, obs-text 0x80-0xFF),
+    # mostly bytes that are not UTF-8. Control characters never reach the app: aiohttp's
+    # parser answers them 400 itself.
+    value=st.binary(min_size=1, max_size=40).map(
+        lambda b: bytes(c for c in b if (c >= 0x20 and c != 0x7F) or c == 0x09) or b"\xff"
+    ),
+)
+def test_header_values_that_are_not_utf8_are_refused_not_crashed_on(
+    harness: Harness, target: tuple[bytes, bytes, str], value: bytes
+) -> None:
+    request_line, header, _example = target
+    head = request_line + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += header + b": " + value + b"\r\n"
+    if header != b"X-Slack-Request-Timestamp" and request_line.endswith(b"/slack/events"):
+        head += b"X-Slack-Request-Timestamp: " + value + b"\r\n"
+    before = harness.begin()
+    status, text = harness.loop.run(_raw(harness.app.port, head, b"{}"))
+    event(f"{request_line.decode()} {status}")
+    assert status < 500, (status, text[:300])
+    if request_line != b"GET /admin":  # the console redirects to its login page
+        assert 400 <= status < 500, (status, text[:300])
+        assert harness.state() == before
+    no_errors(harness)
