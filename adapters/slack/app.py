@@ -226,8 +226,13 @@ def _readable(body: bytes, request: web.Request) -> bool:
 
 
 def _interaction_readable(data: dict) -> bool:
-    """Button clicks (the only interactivity this app listens to) carry a user and a list
-    of actions, each with an id: Bolt's matchers index into them."""
+    """A payload Bolt can dispatch: typed, and button clicks (the only interactivity this app
+    listens to) with a user and a list of actions, each with an id: Bolt's matchers index
+    into them."""
+    if not isinstance(data.get("type"), str):
+        return False  # Slack names every payload's type
+    if "event" in data and not isinstance(data["event"], dict):
+        return False  # Bolt's middleware reads body["event"] as an object
     if data.get("type") != "block_actions":
         return True
     actions, user = data.get("actions"), data.get("user")

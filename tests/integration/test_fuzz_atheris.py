@@ -25,7 +25,7 @@ pytestmark = pytest.mark.fuzz
 TARGETS = ("slack", "teams", "tickets", "files")  # the order `every` dispatches in
 PROVIDERS = sorted(["jira", "zendesk", "servicenow", "webhook"])
 KINDS = ("acl.yaml", "people.yaml", "people.csv", "library.yaml", "library.jsonl", "config.yaml")
-RUNS = 20_000
+RUNS = 10_000
 
 
 def _seeds() -> list[bytes]:
