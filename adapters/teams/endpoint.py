@@ -1,6 +1,7 @@
 """`POST /api/messages`: the Bot Framework's activities, authenticated before anything else.
 
-Order: parse (400), validate the token (401), check the tenant (401), claim the activity in
+Order: parse, and check the fields this adapter reads have their schema's types, serviceUrl
+included (400); validate the token (401), check the tenant (401), claim the activity in
 the database (a redelivery, or the same activity on another replica, stops here with 200),
 then run the turn. A turn answers within Teams' reply window: what takes longer goes out
 proactively after the HTTP response (see TeamsBot)."""
