@@ -4,7 +4,6 @@ endpoints."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import os
 from collections.abc import Awaitable
@@ -16,7 +15,10 @@ from sqlalchemy import text
 
 from adapters.observability.metrics import LiveReadings
 from adapters.tickets.hooks import TicketHooks
+from adapters.tickets.signing import same
+from bot.body_limits import body_limit_middleware
 from bot.console import CONSOLE, setup_console
+from bot.http_errors import json_errors
 from bot.operations import OPERATIONS, STREAMING
 from bot.wiring import Services, SlackParts, build_slack, build_teams
 from core.acl import AclFileError
@@ -101,9 +103,7 @@ async def metrics(request: web.Request) -> web.Response:
     console = request.app.get(CONSOLE)
     if token is not None or (console is not None and console.login_configured):
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        allowed = token is not None and hmac.compare_digest(
-            given.encode(), token.get_secret_value().encode()
-        )
+        allowed = token is not None and same(given, token.get_secret_value())
         if not allowed and (console is None or await console.session_of(request) is None):
             return web.json_response(
                 {"error": "unauthorized: send the metrics token or log in to the console"},
@@ -130,7 +130,7 @@ async def admin_run(request: web.Request) -> web.Response:
     """Work handed over by the CLI (or an operator) that must run in this process."""
     token = request.app.get(ADMIN_TOKEN)
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    if not token or not same(given, token):
         return web.json_response({"error": "unauthorized"}, status=401)
     try:
         body = await request.json()
@@ -184,7 +184,12 @@ def create_app(
     worker: str | None = None,
 ) -> web.Application:
     """The service's routes; `worker` names this process among `serve --workers`."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
+    limits = services.settings.server.body_limits
+    # Each route's own limit is applied by the middleware; this is only aiohttp's backstop.
+    app = web.Application(
+        client_max_size=max(limits.model_dump().values()),
+        middlewares=[json_errors, body_limit_middleware(limits)],
+    )
     app[SERVICES] = services
     if worker is not None:
         app[WORKER] = worker

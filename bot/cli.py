@@ -14,6 +14,7 @@ from bot.commands import (
     config,
     db,
     directory,
+    embeddings,
     eval,
     ingest,
     maintenance,
@@ -53,6 +54,7 @@ COMMANDS = (
     release,
     preflight,
     teams,
+    embeddings,
 )
 
 

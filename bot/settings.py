@@ -536,9 +536,26 @@ class LoggingSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+_KIB = 1024
+_MIB = 1024 * _KIB
+
+
+class BodyLimitSettings(_Section):
+    """The largest request body each route accepts, in bytes. A larger one is refused with
+    413 and a JSON body before the service reads it further or parses anything."""
+
+    slack: int = Field(default=_MIB, ge=_KIB, le=64 * _MIB)  # /slack/events (+ interactivity)
+    teams: int = Field(default=_MIB, ge=_KIB, le=64 * _MIB)  # /api/messages
+    ticket_hooks: int = Field(default=_MIB, ge=_KIB, le=64 * _MIB)  # /hooks/tickets/{provider}
+    console: int = Field(default=64 * _KIB, ge=_KIB, le=64 * _MIB)  # /admin forms
+    admin_run: int = Field(default=16 * _MIB, ge=_KIB, le=256 * _MIB)  # /admin/run (CLI)
+    other: int = Field(default=16 * _KIB, ge=_KIB, le=64 * _MIB)  # the rest: no body
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    body_limits: BodyLimitSettings = Field(default_factory=BodyLimitSettings)
 
 
 class EventSettings(_Section):
@@ -664,6 +681,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{CONFIG_ENV}: {path} must contain a mapping at the top level")
+    odd = next((key for key in data if not isinstance(key, str)), None)
+    if odd is not None:  # `5: x` or `? [a]`: YAML allows them, settings are named
+        raise ConfigError(f"{CONFIG_ENV}: {path}: {odd!r} is not a setting name")
     return data
 
 

@@ -91,7 +91,7 @@ def _length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 def load_onnx_encoder(model_dir: Path, threads: int) -> OnnxSentenceEncoder:
     """The encoder for `model_dir`, exporting it first when no cached export exists."""
-    cached = _cache_dir() / f"{_weights_key(model_dir)}.onnx"
+    cached = cached_export(model_dir)
     if cached.is_file():
         try:
             return OnnxSentenceEncoder(model_dir, cached, threads)
@@ -105,6 +105,11 @@ def load_onnx_encoder(model_dir: Path, threads: int) -> OnnxSentenceEncoder:
     except OSError as exc:  # a read-only home: keep the export in memory
         log.warning("cannot cache the ONNX model", path=str(cached), error=str(exc))
     return OnnxSentenceEncoder(model_dir, exported, threads)
+
+
+def cached_export(model_dir: Path) -> Path:
+    """Where the export of `model_dir` is cached (whether or not it exists yet)."""
+    return _cache_dir() / f"{_weights_key(model_dir)}.onnx"
 
 
 def _cache_dir() -> Path:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,7 +28,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.bot import IncomingMessage, SlackBot
@@ -82,39 +84,44 @@ def bolt_app(
     @app.event("app_mention")
     @_settles
     async def on_mention(event: dict, body: dict, client: AsyncWebClient) -> None:
-        await bot.answer_message(client, _incoming(event, body))
+        message = _incoming(event, body)
+        if message is not None:
+            await bot.answer_message(client, message)
 
     @app.event("message")
     @_settles
     async def on_message(event: dict, body: dict, context: Any, client: AsyncWebClient) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return  # edits, deletions, joins, bot messages (ours included)
+        message = _incoming(event, body)
+        if message is None:
+            return
         if event.get("channel_type") == "im":
-            await bot.answer_message(client, _incoming(event, body))
+            await bot.answer_message(client, message)
             return
         bot_user = context.get("bot_user_id")
-        if bot_user and f"<@{bot_user}" in event.get("text", ""):
+        if bot_user and f"<@{bot_user}" in message.text:
             return  # the message copy of an @mention: app_mention answers it
-        message = _incoming(event, body)
         if await bot.is_follow_up(message):
             await bot.answer_message(client, message)
 
     @app.event("assistant_thread_started")
     @_settles
     async def on_assistant_thread(event: dict, client: AsyncWebClient) -> None:
-        await bot.assistant_thread_started(client, event.get("assistant_thread") or {})
+        thread = event.get("assistant_thread")
+        await bot.assistant_thread_started(client, thread if isinstance(thread, dict) else {})
 
     @app.action(_ACTIONS)
     async def on_action(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()
-        await bot.on_action(
-            client,
-            action["action_id"],
-            action.get("value", ""),
-            body["user"]["id"],
-            (body.get("team") or {}).get("id") or body["user"].get("team_id", ""),
-            (body.get("enterprise") or {}).get("id"),
-        )
+        user, team, enterprise = (_object(body, key) for key in ("user", "team", "enterprise"))
+        user_id, value = user.get("id"), action.get("value", "")
+        team_id = team.get("id") or user.get("team_id") or ""
+        enterprise_id = enterprise.get("id")
+        if not _strings(user_id, value, team_id) or not _strings(enterprise_id, optional=True):
+            log.warning("slack action without a user, team or value ignored")
+            return
+        await bot.on_action(client, action["action_id"], value, user_id, team_id, enterprise_id)
 
     if installations is not None:
 
@@ -126,7 +133,7 @@ def bolt_app(
         @app.event("tokens_revoked")
         @_settles
         async def on_tokens_revoked(event: dict, context: Any) -> None:
-            if (event.get("tokens") or {}).get("bot"):  # user tokens: this bot has none
+            if _object(event, "tokens").get("bot"):  # user tokens: this bot has none
                 await installations.forget(context, bot_only=True)
 
     @app.event(re.compile(".*"))
@@ -137,16 +144,40 @@ def bolt_app(
     return app
 
 
-def _incoming(event: dict, body: dict) -> IncomingMessage:
-    return IncomingMessage(
-        team_id=body.get("team_id") or event.get("team", ""),
-        user_id=event["user"],
-        channel_id=event["channel"],
-        text=event.get("text", ""),
-        ts=event["ts"],
-        thread_ts=event.get("thread_ts"),
-        enterprise_id=body.get("enterprise_id"),
+def _incoming(event: dict, body: dict) -> IncomingMessage | None:
+    """The message, or None (logged) when a field Slack always sends is missing or not
+    text: nothing downstream has to guess."""
+    team_id = body.get("team_id") or event.get("team") or ""
+    user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+    text, thread_ts, enterprise_id = (
+        event.get("text", ""),
+        event.get("thread_ts"),
+        body.get("enterprise_id"),
     )
+    if not (_strings(team_id, text) and user and channel and ts and _strings(user, channel, ts)):
+        log.warning("slack message without user, channel or ts ignored", type=event.get("type"))
+        return None
+    if not _strings(thread_ts, enterprise_id, optional=True):
+        log.warning("slack message with a malformed thread or enterprise ignored")
+        return None
+    return IncomingMessage(
+        team_id=team_id,
+        user_id=user,
+        channel_id=channel,
+        text=text,
+        ts=ts,
+        thread_ts=thread_ts,
+        enterprise_id=enterprise_id,
+    )
+
+
+def _object(data: dict, key: str) -> dict:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(*values: Any, optional: bool = False) -> bool:
+    return all(isinstance(v, str) or (optional and v is None) for v in values)
 
 
 class SlackEndpoint:
@@ -162,7 +193,7 @@ class SlackEndpoint:
         on_duplicate: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
-        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self._secret = signing_secret.encode() if signing_secret else None
         self._leases = leases
         self._on_duplicate = on_duplicate
         self._tasks: set[asyncio.Task[None]] = set()
@@ -220,38 +251,92 @@ class SlackEndpoint:
         body = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if (
-            self._verifier is None
-            or not timestamp.isdigit()
-            or not self._verifier.is_valid(body, timestamp, signature)
-        ):
+        if self._secret is None or not signature_valid(self._secret, body, timestamp, signature):
             return web.json_response({"error": "invalid or stale signature"}, status=401)
         try:
             data = _parse(body, request.content_type)
-        except (ValueError, KeyError):
+        except (ValueError, KeyError):  # UnicodeDecodeError is a ValueError
             return web.json_response({"error": "malformed body"}, status=400)
         if data.get("type") == "url_verification":
             return web.json_response({"challenge": data.get("challenge", "")})
         if data.get("type") == "event_callback":
             event_id = data.get("event_id")
-            if not event_id:
+            if not event_id or not isinstance(event_id, str):
                 return web.json_response({"error": "event without event_id"}, status=400)
+            inner = data.get("event")
+            if not isinstance(inner, dict) or not isinstance(inner.get("type"), str):
+                return web.json_response({"error": "malformed event"}, status=400)
+            if not _readable(body, request):
+                return web.json_response({"error": "malformed event"}, status=400)
             self.accept_event(event_id, body.decode(), dict(request.headers))
             return web.json_response({"ok": True})  # acked before any database or model work
-        response = await self.app.async_dispatch(
-            AsyncBoltRequest(body=body.decode(), headers=dict(request.headers))
-        )
+        if not _interaction_readable(data):
+            return web.json_response({"error": "malformed interaction"}, status=400)
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode(), headers=dict(request.headers))
+        except Exception:  # Bolt reads team, user, channel… out of the body: a shape it chokes on
+            return web.json_response({"error": "malformed body"}, status=400)
+        response = await self.app.async_dispatch(bolt_request)
         if response.status == 404:
             return web.json_response({"ok": True, "ignored": True})
         return await to_aiohttp_response(response)
+
+
+def _readable(body: bytes, request: web.Request) -> bool:
+    """Bolt can build its request (context: team, enterprise, user…) from this event."""
+    try:
+        AsyncBoltRequest(body=body.decode(), headers=dict(request.headers))
+    except Exception:
+        return False
+    return True
+
+
+def _interaction_readable(data: dict) -> bool:
+    """A payload Bolt can dispatch: typed, and button clicks (the only interactivity this app
+    listens to) with a user and a list of actions, each with an id: Bolt's matchers index
+    into them."""
+    if not isinstance(data.get("type"), str):
+        return False  # Slack names every payload's type
+    if "event" in data and not isinstance(data["event"], dict):
+        return False  # Bolt's middleware reads body["event"] as an object
+    if data.get("type") != "block_actions":
+        return True
+    actions, user = data.get("actions"), data.get("user")
+    return (
+        isinstance(user, dict)
+        and isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    )
+
+
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+MAX_SKEW_S = 5 * 60
+
+
+def signature_valid(
+    secret: bytes, body: bytes, timestamp: str, signature: str, now: float | None = None
+) -> bool:
+    """Slack's request signature (``v0=`` HMAC-SHA256 of ``v0:<timestamp>:<raw body>``),
+    checked over the raw bytes: any body, header or clock value is an answer, never an
+    exception (slack_sdk's verifier decodes the body and compares str, and raises on
+    non-UTF-8 bodies and non-ASCII signatures)."""
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > MAX_SKEW_S:
+        return False
+    digest = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return hmac.compare_digest(f"v0={digest.hexdigest()}".encode(), signature.encode())
 
 
 def _parse(body: bytes, content_type: str) -> dict:
     text = body.decode("utf-8")
     if content_type == "application/x-www-form-urlencoded":
         form = parse_qs(text, strict_parsing=True)
-        return json.loads(form["payload"][0])
-    data = json.loads(text)
+        data = json.loads(form["payload"][0])
+    else:
+        data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("not an object")
     return data

@@ -96,6 +96,62 @@ class CardSubmit:
     user: TeamsUser
 
 
+_ID = re.compile(r"[^\s/?#\\\x00-\x1f\x7f]{1,512}")
+
+
+def _field(activity: Activity, name: str, inner: str) -> Any:
+    value = activity.get(name)
+    return value.get(inner) if isinstance(value, dict) else None
+
+
+_OBJECTS = ("channelData", "conversation", "from", "recipient")
+_OBJECT_LISTS = ("entities", "membersAdded", "membersRemoved", "attachments")
+_NESTED = {"channelData": ("tenant", "team", "channel")}
+
+
+def shape_problem(activity: Activity) -> str | None:
+    """What makes an activity unreadable by this module (None: readable). The Bot
+    Framework's schema types these fields; checked once here so the readers below can rely
+    on them."""
+    service_url = activity.get("serviceUrl")
+    if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")):
+        return "serviceUrl must be an http(s) URL"  # where the answer goes: never a default
+    for where, value in (
+        ("id", activity.get("id")),
+        ("replyToId", activity.get("replyToId")),
+        ("conversation.id", _field(activity, "conversation", "id")),
+    ):
+        if value is not None and not (isinstance(value, str) and _ID.fullmatch(value)):
+            return f"{where} is not an id"  # ids go into the connector's URLs
+    for name in _OBJECTS:
+        value = activity.get(name)
+        if value is not None and not isinstance(value, dict):
+            return f"{name} must be an object"
+        for inner in _NESTED.get(name, ()):
+            nested = (value or {}).get(inner)
+            if nested is not None and not isinstance(nested, dict):
+                return f"{name}.{inner} must be an object"
+    for name in _OBJECT_LISTS:
+        value = activity.get(name)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        ):
+            return f"{name} must be a list of objects"
+    for entity in activity.get("entities") or []:
+        if entity.get("mentioned") is not None and not isinstance(entity["mentioned"], dict):
+            return "entities[].mentioned must be an object"
+        if entity.get("text") is not None and not isinstance(entity["text"], str):
+            return "entities[].text must be a string"
+    if activity.get("text") is not None and not isinstance(activity["text"], str):
+        return "text must be a string"
+    value = activity.get("value")
+    if isinstance(value, dict):
+        for inner in ("actionValue",):
+            if value.get(inner) is not None and not isinstance(value[inner], dict):
+                return f"value.{inner} must be an object"
+    return None
+
+
 def tenant_of(activity: Activity) -> str:
     """The Entra tenant an activity comes from (lower-case; "" when absent)."""
     tenant = ((activity.get("channelData") or {}).get("tenant") or {}).get("id")
@@ -174,8 +230,8 @@ def parse_feedback(activity: Activity) -> FeedbackEvent | None:
     """Teams' feedback loop: `invoke` `message/submitAction` with actionName `feedback`."""
     if activity.get("type") != "invoke" or activity.get("name") != "message/submitAction":
         return None
-    value = activity.get("value") or {}
-    if value.get("actionName") != "feedback":
+    value = activity.get("value")
+    if not isinstance(value, dict) or value.get("actionName") != "feedback":
         return None
     action = value.get("actionValue") or {}
     reaction = action.get("reaction")

@@ -1,6 +1,7 @@
 """`POST /api/messages`: the Bot Framework's activities, authenticated before anything else.
 
-Order: parse (400), validate the token (401), check the tenant (401), claim the activity in
+Order: parse, and check the fields this adapter reads have their schema's types, serviceUrl
+included (400); validate the token (401), check the tenant (401), claim the activity in
 the database (a redelivery, or the same activity on another replica, stops here with 200),
 then run the turn. A turn answers within Teams' reply window: what takes longer goes out
 proactively after the HTTP response (see TeamsBot). The claim is leased like every event's
@@ -15,9 +16,9 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
-from adapters.teams.activities import tenant_of
+from adapters.teams.activities import shape_problem, tenant_of
 from adapters.teams.bot import TeamsBot
-from adapters.teams.ports import AuthenticationFailed, Transport
+from adapters.teams.ports import AuthenticationFailed, MalformedActivity, Transport
 from adapters.teams.store import teams_key
 from core.conversation.leases import EventLeases, handling
 
@@ -51,12 +52,17 @@ class TeamsEndpoint:
             activity = json.loads(await request.read())
             if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
                 raise ValueError("not an activity")
+            problem = shape_problem(activity)
+            if problem is not None:
+                raise ValueError(problem)
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "malformed activity"}, status=400)
         try:
             authenticated = await self._transport.authenticate(
                 request.headers.get("Authorization"), activity
             )
+        except MalformedActivity:
+            return web.json_response({"error": "malformed activity"}, status=400)
         except AuthenticationFailed as exc:
             log.warning("teams request refused", reason=str(exc))
             return web.json_response({"error": "unauthorized"}, status=401)

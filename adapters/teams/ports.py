@@ -17,6 +17,10 @@ class AuthenticationFailed(Exception):
     """The request's token did not prove it came from the Bot Framework for this bot."""
 
 
+class MalformedActivity(ValueError):
+    """The body is JSON but not an activity the Bot Framework's schema can read."""
+
+
 @dataclass(frozen=True, slots=True)
 class InvokeReply:
     """The HTTP answer to an `invoke` activity (Teams waits for it)."""
@@ -50,7 +54,8 @@ TurnHandler = Callable[[Turn], Awaitable[InvokeReply | None]]
 
 class Transport(Protocol):
     async def authenticate(self, authorization: str | None, activity: Activity) -> object:
-        """Validate the request's token for this activity; raises AuthenticationFailed."""
+        """Validate the request's token for this activity; raises AuthenticationFailed, or
+        MalformedActivity when the activity cannot be read."""
 
     async def run_turn(
         self, authenticated: object, activity: Activity, handler: TurnHandler

@@ -43,7 +43,13 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
 )
 
-from adapters.teams.ports import AuthenticationFailed, InvokeReply, Turn, TurnHandler
+from adapters.teams.ports import (
+    AuthenticationFailed,
+    InvokeReply,
+    MalformedActivity,
+    Turn,
+    TurnHandler,
+)
 
 log = structlog.get_logger()
 BOT_FRAMEWORK = "https://api.botframework.com"  # channel tokens' issuer; outbound scope
@@ -194,9 +200,12 @@ class BotFrameworkTransport:
         self._adapter.on_turn_error = self._on_turn_error
 
     async def authenticate(self, authorization: str | None, activity: dict[str, Any]) -> object:
+        try:
+            inbound = Activity().deserialize(activity)
+        except Exception as exc:  # msrest/azure-core DeserializationError, on any field
+            raise MalformedActivity(f"{type(exc).__name__}") from None
         if not authorization:
             raise AuthenticationFailed("no Authorization header")
-        inbound = Activity().deserialize(activity)
 
         def validate() -> Any:
             return asyncio.run(self._auth.authenticate_request(inbound, authorization))

@@ -1,10 +1,11 @@
 """`POST /hooks/tickets/{provider}`: agents' work coming back from the configured ticket
 system. The request is authenticated the way that system signs (verified over the raw body
-before anything is parsed); anything else — another provider's name, no secret configured,
-a missing or wrong signature, a stale timestamp — is 401 with a JSON body. A malformed body
-is 400. Events are handed to the core (`TicketEvents`), which queues what the thread should
-see and answers at once: the chat is posted by the delivery worker, so a slow or down chat
-platform never makes the ticket system retry or give up on its webhook."""
+before anything is parsed); anything else — another provider's name, no secret configured, a
+missing or wrong signature, a stale timestamp — is 401 with a JSON body. A malformed body is
+400; one over `server.body_limits.ticket_hooks` was refused (413) before this runs. Events
+are handed to the core (`TicketEvents`), which queues what the thread should see and answers
+at once: the chat is posted by the delivery worker, so a slow or down chat platform never
+makes the ticket system retry or give up on its webhook."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from core.handoff.events import TicketEvents
 from core.handoff.types import AgentEvent
 
 log = structlog.get_logger()
-MAX_BODY = 1024 * 1024
 FORMATS: dict[str, ModuleType] = {
     "jira": jira,
     "zendesk": zendesk,
@@ -58,8 +58,6 @@ class TicketHooks:
     async def handle(self, request: web.Request) -> web.Response:
         loop = self._loop
         provider = request.match_info.get("provider", "")
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"error": "body too large"}, status=413)
         body = await request.read()
         if loop is None or provider != loop.provider or not loop.verify(request.headers, body):
             log.warning("ticket hook refused", provider=provider[:32])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +19,7 @@ from datetime import datetime
 TIMESTAMP_HEADER = "X-Answerdesk-Timestamp"
 SIGNATURE_HEADER = "X-Answerdesk-Signature"
 TOLERANCE_S = 300
+_DIGITS = re.compile(r"[0-9]{1,12}")  # str.isdigit() also accepts "²", which int() refuses
 
 
 def _fresh(timestamp: float, now: float | None, tolerance_s: int) -> bool:
@@ -27,6 +29,14 @@ def _fresh(timestamp: float, now: float | None, tolerance_s: int) -> bool:
 
 def _hmac(secret: str, message: bytes) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
+
+
+def same(given: str, expected: str) -> bool:
+    """Constant-time equality of a value from a request (any characters, undecodable bytes
+    included, as aiohttp keeps them) and the expected one; never raises."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -45,10 +55,12 @@ def verify(
 ) -> bool:
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     given = headers.get(SIGNATURE_HEADER, "").removeprefix("v1=")
-    if not timestamp.isdigit() or not given or not _fresh(int(timestamp), now, tolerance_s):
+    if not _DIGITS.fullmatch(timestamp) or not given:
+        return False
+    if not _fresh(int(timestamp), now, tolerance_s):
         return False
     expected = _hmac(secret, timestamp.encode() + b"." + body).hex()
-    return hmac.compare_digest(expected, given)
+    return same(given, expected)
 
 
 def verify_hub_signature(secret: str, headers: Mapping[str, str], body: bytes) -> bool:
@@ -57,7 +69,7 @@ def verify_hub_signature(secret: str, headers: Mapping[str, str], body: bytes) -
     method, _, given = headers.get("X-Hub-Signature", "").partition("=")
     if method != "sha256" or not given:
         return False
-    return hmac.compare_digest(_hmac(secret, body).hex(), given.lower())
+    return same(given.lower(), _hmac(secret, body).hex())
 
 
 def verify_zendesk(
@@ -81,7 +93,7 @@ def verify_zendesk(
     if not _fresh(when, now, tolerance_s):
         return False
     expected = base64.b64encode(_hmac(secret, timestamp.encode() + body)).decode()
-    return hmac.compare_digest(expected, given)
+    return same(given, expected)
 
 
 def verify_bearer(secret: str, headers: Mapping[str, str]) -> bool:
@@ -90,4 +102,4 @@ def verify_bearer(secret: str, headers: Mapping[str, str]) -> bool:
     given = headers.get("Authorization", "")
     if not given.startswith("Bearer "):
         return False
-    return hmac.compare_digest(given.removeprefix("Bearer ").strip().encode(), secret.encode())
+    return same(given.removeprefix("Bearer ").strip(), secret)

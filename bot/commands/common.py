@@ -22,6 +22,12 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a key or a path from a file may hold a
+    line break): one problem stays one line on stderr."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         fail(f"{self.prog}: {message} (see --help)")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bot.commands.common import Subparsers, UsageError, print_json
+from bot.commands.common import Subparsers, UsageError, one_line, print_json
 from bot.logging import configure_logging
 from bot.settings import CONFIG_ENV, Settings, load_settings
 from core.evaluation.library import Library, LibraryError, load_library
@@ -96,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         library = load_library(Path(args.library))
     except LibraryError as exc:
         for problem in exc.problems:
-            print(f"eval: {args.library}: {problem}", file=sys.stderr)
+            print(one_line(f"eval: {args.library}: {problem}"), file=sys.stderr)
         return 2
     baseline_path = args.baseline or (library.baseline if args.fail_on_regression else None)
     if args.fail_on_regression and baseline_path is None:

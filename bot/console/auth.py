@@ -61,7 +61,7 @@ class Signer:
 
     def unsign(self, signed: str | None) -> str | None:
         value, _, mac = (signed or "").rpartition(".")
-        if not value or not hmac.compare_digest(mac, self._mac(value)):
+        if not value or not _same(mac, self._mac(value)):
             return None
         return value
 
@@ -70,6 +70,13 @@ class Signer:
 
     def _mac(self, value: str) -> str:
         return _b64(hmac.new(self.key, value.encode(), hashlib.sha256).digest())
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time; a cookie's undecodable bytes or non-ASCII text never raise."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def new_token() -> str:

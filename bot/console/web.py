@@ -6,7 +6,6 @@ actions, a request without the session's CSRF token (403)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,10 @@ from urllib.parse import quote
 import jinja2
 import structlog
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from adapters.db.admin import AdminStore
+from adapters.tickets.signing import same
 from bot.console.auth import (
     COOKIE_PATH,
     LOGIN_COOKIE,
@@ -160,13 +161,28 @@ def action(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResp
         session = await console.session_of(request)
         if session is None:
             return web.json_response({"error": "log in first"}, status=401)
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            return _malformed()
         given = str(form.get("csrf", ""))
-        if not given or not hmac.compare_digest(given, session.csrf):
+        if not given or not same(given, session.csrf):
             return web.json_response({"error": "missing or invalid CSRF token"}, status=403)
         return await handler(request, session)
 
     return guarded
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[Any] | None:
+    """The posted form (kept by the request for the handler), or None when the body is not
+    a form that can be read: not UTF-8, broken multipart, a field without a name."""
+    try:
+        return await request.post()
+    except (ValueError, AssertionError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _malformed() -> web.Response:
+    return web.json_response({"error": "malformed form body"}, status=400)
 
 
 def safe_next(target: str | None) -> str:
@@ -201,10 +217,12 @@ def _login_form(console: Console, target: str | None, error: str | None, status:
 async def login(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     cfg = console.settings
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return _malformed()
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     given = str(form.get("csrf", ""))
-    if not nonce or not hmac.compare_digest(given, console.signer.login_csrf(nonce)):
+    if not nonce or not same(given, console.signer.login_csrf(nonce)):
         return web.json_response({"error": "missing or invalid CSRF token"}, status=403)
     name = str(form.get("name", "")).strip()[:64]
     password = str(form.get("password", ""))

@@ -215,11 +215,15 @@ def _read_yaml(text: str) -> tuple[Any, list[RawCase], list[str]]:
         return {}, [], [f"{where}invalid YAML ({problem})"]
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
         return {}, [], ["line 1: the library must be a mapping with a 'cases' list"]
-    cases_node = next((v for k, v in root.value if k.value == "cases"), None)
+    # The last `cases` key is the one safe_load kept (a repeated key overrides).
+    cases_node = next((v for k, v in reversed(root.value) if k.value == "cases"), None)
     raw = data.get("cases")
     if not isinstance(raw, list) or not isinstance(cases_node, yaml.SequenceNode):
         line = cases_node.start_mark.line + 1 if cases_node is not None else 1
         return {}, [], [f"line {line}: 'cases' must be a list of cases"]
+    if len(raw) != len(cases_node.value):  # aliases or merge keys: nodes and values differ
+        line = cases_node.start_mark.line + 1
+        return {}, [], [f"line {line}: 'cases' must be a plain list (no aliases or merges)"]
     cases: list[RawCase] = []
     for item, node in zip(raw, cases_node.value, strict=True):
         key_lines = (
