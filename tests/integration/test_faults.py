@@ -237,14 +237,24 @@ def test_model_faults_answer_with_a_notice_trip_the_breaker_and_recover(
 
 def test_slack_web_api_429_storm_and_500s_post_every_answer_once(deployment: Deployment) -> None:
     d = deployment
-    d.slack.fail("chat.postMessage", "429:0", "429:0", "500", "429:0")
-    d.slack.fail("chat.update", "429:0", "500", "429:0")
-    d.slack.fail("chat.startStream", "429:0", "500")
-    d.slack.fail("chat.stopStream", "500", "429:0")
+    storm = {
+        "chat.postMessage": ("429:0", "429:0", "500", "429:0"),
+        "chat.startStream": ("429:0", "500"),
+        "chat.stopStream": ("500", "429:0"),
+    }
+    failed_before = {method: _failed_calls(d, method) for method in storm}
+    for method, failures in storm.items():
+        d.slack.fail(method, *failures)
     threads = [d.ask(q) for q in list(QUESTIONS.values())[:4]]
     for thread in threads:
         assert request_id(d.answer(thread))
     d.assert_nothing_lost()
+    for method, failures in storm.items():  # the storm did happen, every failure answered
+        assert _failed_calls(d, method) - failed_before[method] == len(failures), method
+
+
+def _failed_calls(d: Deployment, method: str) -> int:
+    return sum(c["status"] >= 400 for c in d.slack.calls_to(method))
 
 
 def test_ticket_system_down_queues_tickets_tells_the_user_and_delivers_later(
