@@ -190,7 +190,10 @@ class EventLeases:
             self._taking.discard(key)
         if taken is None:
             return None
-        if taken.attempt > 1:
+        if taken.attempt >= self.config.max_attempts > 1:
+            # Nobody sweeps it again: if this attempt dies too, the event stays unanswered.
+            log.error("event taken over for its last attempt", key=key, attempt=taken.attempt)
+        elif taken.attempt > 1:
             log.info("event taken over", key=key, attempt=taken.attempt)
         return Lease(self, taken)
 
