@@ -168,15 +168,16 @@ class BufferedTraceWriter:
             log.warning("trace annotations not written", requests=len(self._annotations))
 
     async def get(self, request_id: str) -> dict[str, Any] | None:
+        # The buffer first: a trace leaves it only after its row is committed, so one not
+        # found there is in the database (read the other way round, a batch committed
+        # between the two reads would be found in neither).
+        for trace in self._buffer:
+            if trace.get("request_id") == request_id:
+                return trace
         async with self._sessions() as session:
-            data = await session.scalar(
+            return await session.scalar(
                 select(TraceRow.data).where(TraceRow.request_id == request_id)
             )
-        if data is None:
-            for trace in self._buffer:
-                if trace.get("request_id") == request_id:
-                    return trace
-        return data
 
     async def _run(self) -> None:
         delay = self._retry_initial

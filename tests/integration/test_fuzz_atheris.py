@@ -117,7 +117,16 @@ def test_the_edge_parsers_survive_coverage_guided_fuzzing(tmp_path: Path) -> Non
             "-max_len=4096",
             f"-artifact_prefix={tmp_path}/",
         ],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        # Only what the targets need: nothing another test left in this worker's environment
+        # (a configuration, a data dir) reaches the parsers, so a run is the same everywhere.
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", str(tmp_path)),
+            "PYTHONPATH": str(REPO),
+            "HF_HUB_OFFLINE": "1",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "ANONYMIZED_TELEMETRY": "False",
+        },
         capture_output=True,
         text=True,
         timeout=300,
