@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,11 @@ def test_the_edge_parsers_survive_coverage_guided_fuzzing(tmp_path: Path) -> Non
             f"-runs={RUNS}",
             "-seed=1",
             "-max_len=4096",
+            # libFuzzer's RSS check reads the peak RSS, which Linux carries over fork and exec
+            # from this test process (a pytest worker holding the embedding model): the usual
+            # 2 GB allowance is counted on top of that; one allocation keeps the usual limit.
+            f"-rss_limit_mb={_peak_rss_mb() + 2048}",
+            "-malloc_limit_mb=2048",
             f"-artifact_prefix={tmp_path}/",
         ],
         # Only what the targets need: nothing another test left in this worker's environment
@@ -136,3 +142,7 @@ def test_the_edge_parsers_survive_coverage_guided_fuzzing(tmp_path: Path) -> Non
     assert done.returncode == 0, log[-4000:]
     assert f"Done {RUNS} runs" in log, log[-2000:]
     assert "cov:" in log
+
+
+def _peak_rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
