@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.integration.test_live_ingest import serve
 from tests.support.cli import assert_usage_error, run
 from tests.support.model_server import ModelServer
+from tests.support.processes import serve
 
 QUESTION = "How long does a guest Wi-Fi pass last?"
 JORDAN = "jordan.kim@harborlight.example"

@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -31,7 +30,7 @@ from dockerfile_parse import DockerfileParser
 from pydantic import BaseModel
 
 from bot.settings import FromEnv, Settings, load_settings
-from tests.support.processes import free_port
+from tests.support.processes import free_port, http, stop, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -272,39 +271,10 @@ def _running(argv: list[str], env: dict[str, str], url: str) -> Iterator[subproc
         text=True,
     )
     try:
-        _wait(url, process)
+        wait_for(url, process, " ".join(argv), 240)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait(url: str, process: subprocess.Popen, seconds: float = 240) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"exited {process.returncode}: {process.stderr.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{url} did not answer"
-        time.sleep(0.3)
-
-
-def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        stop(process)
 
 
 def test_the_image_commands_run_here(tmp_path: Path) -> None:
@@ -342,7 +312,7 @@ def test_the_image_commands_run_here(tmp_path: Path) -> None:
         assert subprocess.run(_exec_form(replica_check, port), timeout=30).returncode == 0
         pod = manifest("Deployment")["spec"]["template"]["spec"]["containers"][0]
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-            status, body = _get(f"{url}{pod[probe]['httpGet']['path']}")
+            status, body = http(f"{url}{pod[probe]['httpGet']['path']}")
             assert status == 200, (probe, body)
     down = subprocess.run(_exec_form(healthcheck, port), timeout=30, capture_output=True)
     assert down.returncode != 0  # the check fails once the service is gone
@@ -380,8 +350,8 @@ def test_the_compose_services_start_here_with_the_same_commands(
             stderr=subprocess.PIPE,
             text=True,
         )
-        stack.callback(lambda: (chroma.terminate(), chroma.wait(30)))
-        _wait(f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", chroma, 120)
+        stack.callback(stop, chroma, 30)
+        wait_for(f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", chroma, "chroma", 120)
         check = services["chroma"]["healthcheck"]["test"][1:]
         assert subprocess.run(_exec_form(check, chroma_port, 8000), timeout=30).returncode == 0
 
@@ -397,6 +367,6 @@ def test_the_compose_services_start_here_with_the_same_commands(
             )
             urls.append(url)
         for url in urls:
-            _wait(f"{url}/readyz", chroma)
-            status, body = _get(f"{url}/readyz")
+            wait_for(f"{url}/readyz", chroma, "chroma", 240)
+            status, body = http(f"{url}/readyz")
             assert status == 200 and body["checks"]["database"] == "ok", body

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port, http
+from tests.support.processes import chroma_server, http, serve
 
 JORDAN = "jordan@example.com"
 DIRECTORY = "users:\n  - email: jordan@example.com\n    name: Jordan\n    groups: [engineering]\n"
@@ -33,37 +30,6 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
-
-
-@contextmanager
-def serve(env: dict) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if http(f"{url}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def ask_cli(env: dict, email: str = JORDAN) -> dict:
@@ -139,28 +105,11 @@ def test_ingest_and_serve_started_together_on_a_fresh_data_dir(
 def test_chroma_server_and_postgres_with_two_services(
     corpus: Path, tmp_path: Path, postgres_url: str
 ) -> None:
-    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-    assert chroma, "the chroma CLI comes with the chromadb package"
-    port = free_port()
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(tmp_path / "chroma"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if http(f"http://127.0.0.1:{port}/api/v2/heartbeat")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "chroma did not start"
-            time.sleep(0.3)
+    with chroma_server(tmp_path / "chroma") as chroma_url:
         env = {
             "ANSWERDESK_DATA_DIR": str(tmp_path / "var"),
             "DATABASE_URL": postgres_url,
-            "CHROMA_URL": f"http://127.0.0.1:{port}",
+            "CHROMA_URL": chroma_url,
             "ANSWERDESK_ADMIN_TOKEN": "test-admin-token",
         }
         assert cli(env, "directory", "import", str(tmp_path / "users.yaml")).returncode == 0
@@ -186,6 +135,3 @@ def test_chroma_server_and_postgres_with_two_services(
             # The entry built from the restricted document is never served; the second
             # service may reuse the fresh answer the first one just made without it.
             assert statuses[0] != "hit"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -36,10 +36,14 @@ def http(url: str, body: dict | None = None, token: str | None = None) -> tuple[
         return error.code, json.loads(error.read())
 
 
-def _wait_for(url: str, process: subprocess.Popen, what: str, seconds: float = 300) -> None:
+def wait_for(url: str, process: subprocess.Popen, what: str, seconds: float = 300) -> None:
+    """Until `url` answers 200; fails at once (with its stderr, when piped) if `process`
+    exits first."""
     deadline = time.monotonic() + seconds
     while True:
-        assert process.poll() is None, f"{what} exited"
+        if process.poll() is not None:
+            output = process.stderr.read()[-2000:] if process.stderr else ""
+            raise AssertionError(f"{what} exited {process.returncode}: {output}")
         try:
             if http(url)[0] == 200:
                 return
@@ -47,6 +51,16 @@ def _wait_for(url: str, process: subprocess.Popen, what: str, seconds: float = 3
             pass
         assert time.monotonic() < deadline, f"{what} did not come up"
         time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -61,14 +75,10 @@ def serve(env: dict[str, str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{url}/healthz", process, "serve")
+        wait_for(f"{url}/healthz", process, "serve")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @contextmanager
@@ -83,8 +93,7 @@ def chroma_server(path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/api/v2/heartbeat", process, "chroma", 120)
+        wait_for(f"http://127.0.0.1:{port}/api/v2/heartbeat", process, "chroma", 120)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process, 30)
