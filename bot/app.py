@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -177,6 +177,25 @@ async def _run_streaming(
     return response
 
 
+class _Background(Protocol):
+    def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _alongside(app: web.Application, task: _Background) -> None:
+    """`task` runs while the app serves: started on start-up, closed on clean-up."""
+
+    async def start(_app: web.Application) -> None:
+        task.start()
+
+    async def close(_app: web.Application) -> None:
+        await task.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(close)
+
+
 def create_app(
     services: Services,
     admin_token: str | None = None,
@@ -221,16 +240,7 @@ def create_app(
 
     hooks = TicketHooks(services.handoff.loop_back, services.handoff.events)
     app.router.add_post("/hooks/tickets/{provider}", hooks.handle)
-    worker = DeliveryWorker(services.handoff.handoffs)  # one per replica
-
-    async def _start_worker(_app: web.Application) -> None:
-        worker.start()
-
-    async def _stop_worker(_app: web.Application) -> None:
-        await worker.close()
-
-    app.on_startup.append(_start_worker)
-    app.on_cleanup.append(_stop_worker)
+    _alongside(app, DeliveryWorker(services.handoff.handoffs))  # one per replica
     teams_parts = build_teams(services)
     # Events a dead replica claimed and never answered: taken over here once their lease
     # has run out (one sweeper per replica; the claim lets only one take each).
@@ -243,16 +253,7 @@ def create_app(
         from adapters.teams.endpoint import ACTIVITY_CLAIM
 
         handlers[ACTIVITY_CLAIM] = teams_parts.endpoint.bot.redispatch
-    sweeper = Sweeper(services.leases, handlers)
-
-    async def _start_sweeper(_app: web.Application) -> None:
-        sweeper.start()
-
-    async def _stop_sweeper(_app: web.Application) -> None:
-        await sweeper.close()
-
-    app.on_startup.append(_start_sweeper)
-    app.on_cleanup.append(_stop_sweeper)
+    _alongside(app, Sweeper(services.leases, handlers))
 
     async def teams_messages(request: web.Request) -> web.Response:
         if teams_parts.endpoint is None:
