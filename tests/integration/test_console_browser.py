@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -66,6 +66,7 @@ def chrome(tmp_path: Path) -> Iterator[object]:
 
 def drive(driver: object, url: str, shots: Path, ticket_id: str) -> dict[str, str]:
     """The whole walk through the console; runs in a thread (Selenium blocks)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -76,10 +77,31 @@ def drive(driver: object, url: str, shots: Path, ticket_id: str) -> dict[str, st
     def shot(name: str) -> None:
         d.save_screenshot(str(shots / f"{name}.png"))
 
-    def submit(button_id: str, then: str) -> None:
+    def gone(old: object) -> Callable[[object], bool]:
+        """The page holding `old` was replaced. Chromedriver reports an element of a page
+        being torn down either as stale or, mid-navigation, as a node that "does not belong
+        to the document"; both mean the old page is gone."""
+
+        def check(_: object) -> bool:
+            try:
+                old.is_enabled()  # type: ignore[attr-defined]
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as error:
+                if "does not belong to the document" in str(error):
+                    return True
+                raise
+            return False
+
+        return check
+
+    def click_through(element: object) -> None:
         old = d.find_element(By.TAG_NAME, "html")
-        d.find_element(By.ID, button_id).click()
-        wait.until(ec.staleness_of(old))
+        element.click()  # type: ignore[attr-defined]
+        wait.until(gone(old))
+
+    def submit(button_id: str, then: str) -> None:
+        click_through(d.find_element(By.ID, button_id))
         wait.until(ec.presence_of_element_located((By.ID, then)))
 
     seen: dict[str, str] = {}
@@ -105,9 +127,7 @@ def drive(driver: object, url: str, shots: Path, ticket_id: str) -> dict[str, st
             shot("2-try-it")
             trace_link = d.find_element(By.ID, "trace-link")
             seen["request_id"] = trace_link.text.split()[-1]
-            old = d.find_element(By.TAG_NAME, "html")
-            trace_link.click()
-            wait.until(ec.staleness_of(old))
+            click_through(trace_link)
             wait.until(ec.presence_of_element_located((By.ID, "trace-summary")))
             seen["trace_id"] = d.find_element(By.ID, "trace-id").text
             seen["trace_page"] = d.find_element(By.TAG_NAME, "main").text
@@ -124,15 +144,11 @@ def drive(driver: object, url: str, shots: Path, ticket_id: str) -> dict[str, st
     seen["ticket_id"] = ticket_id
     ticket.find_element(By.NAME, "message").send_keys("Hi Jordan, I'm looking into it now.")
     shot("4-tickets")
-    old = d.find_element(By.TAG_NAME, "html")
-    ticket.find_element(By.CSS_SELECTOR, "button.reply").click()
-    wait.until(ec.staleness_of(old))
+    click_through(ticket.find_element(By.CSS_SELECTOR, "button.reply"))
     seen["replied"] = wait.until(ec.presence_of_element_located((By.ID, "done"))).text
     ticket = d.find_element(By.ID, f"ticket-{seen['ticket_id']}")
     ticket.find_element(By.NAME, "note").send_keys("Called Jordan; sorted.")
-    old = d.find_element(By.TAG_NAME, "html")
-    ticket.find_element(By.CSS_SELECTOR, "button.resolve").click()
-    wait.until(ec.staleness_of(old))
+    click_through(ticket.find_element(By.CSS_SELECTOR, "button.resolve"))
     seen["resolved"] = wait.until(ec.presence_of_element_located((By.ID, "done"))).text
     d.get(f"{url}/admin/tickets?status=closed")
     wait.until(ec.presence_of_element_located((By.ID, "ticket-list")))
