@@ -267,6 +267,7 @@ def retrieval_config(r: RetrievalSettings) -> RetrievalConfig:
         max_overfetch=r.max_overfetch,
         max_per_document=r.max_per_document,
         keep_top=r.keep_top,
+        expand_acronyms=r.expand_acronyms,
     )
 
 

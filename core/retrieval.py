@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.acronyms import AcronymIndex, spell_out, with_phrases
 from core.batching import BatchingEncoder, MicroBatcher
 from core.documents import StoredChunk
 from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
@@ -47,6 +48,9 @@ class RetrievalConfig:
     # not a near-repeat (Zava page recall@5 0.939 → 0.955: a one-line page whose passage was
     # dense rank 2 had been pushed to rank 8 by two passages of the same short document).
     keep_top: int = 3
+    # Spell out acronyms of the question the way the readable corpus's headings and titles
+    # do ("R&D" → "R&D (Research and Development)"), for both rankings (core/acronyms.py).
+    expand_acronyms: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,7 @@ class _PermissionView:
     version: int
     acl_sets: dict[str, frozenset[str]]
     counts: dict[str, int]
+    acronyms: AcronymIndex = field(default_factory=AcronymIndex)
 
     def allowed_keys(self, access: Access) -> frozenset[str]:
         return frozenset(k for k, acl in self.acl_sets.items() if access.allows(acl))
@@ -139,15 +144,19 @@ class Retriever:
         started = time.perf_counter()
         view = await self._permission_view()
         allowed = view.allowed_keys(access)
+        expansions = view.acronyms.expansions(query, allowed) if self.config.expand_acronyms else []
+        keywords = with_phrases(query, expansions) if expansions else query
+        if expansions:
+            vector = None  # the caller's vector is the question's as asked
         if vector is None:
-            vector = await self._encoder.encode(query)
+            vector = await self._encoder.encode(spell_out(query, expansions))
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
         lexical: list[tuple[str, float]] = []
         if self.config.hybrid:  # the two rankings are independent: fetch them together
             (matches, strategy), lexical = await asyncio.gather(
                 self._dense_matches(vector, allowed, pool, view),
-                self._catalog.lexical_search(query, allowed, pool),
+                self._catalog.lexical_search(keywords, allowed, pool),
             )
         else:
             matches, strategy = await self._dense_matches(vector, allowed, pool, view)
@@ -166,6 +175,7 @@ class Retriever:
                 "readable_share": round(view.readable_share(allowed), 4),
                 "dense_candidates": len(dense.matches),
                 "lexical_candidates": len(lexical),
+                **({"expanded": {e.acronym: e.phrase for e in expansions}} if expansions else {}),
                 "embed_ms": round((embedded - started) * 1000, 2),
                 "total_ms": round((time.perf_counter() - started) * 1000, 2),
             },
@@ -268,10 +278,13 @@ class Retriever:
             return view
         async with self._view_lock:
             if self._view is None or self._view.version != version:
-                acl_sets, counts = await asyncio.gather(
-                    self._catalog.acl_sets(), self._catalog.passage_counts()
+                acl_sets, counts, headings = await asyncio.gather(
+                    self._catalog.acl_sets(),
+                    self._catalog.passage_counts(),
+                    self._catalog.headings(),
                 )
-                self._view = _PermissionView(version, acl_sets, counts)
+                acronyms = AcronymIndex.build(headings)
+                self._view = _PermissionView(version, acl_sets, counts, acronyms)
             return self._view
 
 
