@@ -5,22 +5,33 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.db.engine import sessionmaker
 from adapters.db.models import ConversationTurn
+from adapters.db.reader import row_reader
 from adapters.db.writes import writes_for
 from core.answering.memory import Turn
 
 _TURNS = ConversationTurn.__table__
+_RECENT = (
+    select(
+        _TURNS.c.question, _TURNS.c.search_text, _TURNS.c.mode, _TURNS.c.request_id, _TURNS.c.answer
+    )
+    .where(
+        _TURNS.c.conversation_id == bindparam("conversation_id"),
+        _TURNS.c.created_at >= bindparam("since"),
+    )
+    .order_by(_TURNS.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 class SqlConversationMemory:
     def __init__(
         self, engine: AsyncEngine, retention_s: float = 24 * 3600, prune_every_s: float = 60.0
     ) -> None:
-        self._sessions = sessionmaker(engine)
+        self._reads = row_reader(engine)
         self._writes = writes_for(engine)
         self._retention = retention_s
         self._prune_every_s = prune_every_s
@@ -28,17 +39,10 @@ class SqlConversationMemory:
 
     async def recent(self, conversation_id: str, limit: int, max_age_s: float) -> list[Turn]:
         since = datetime.now(UTC) - timedelta(seconds=max_age_s)
-        stmt = (
-            select(ConversationTurn)
-            .where(
-                ConversationTurn.conversation_id == conversation_id,
-                ConversationTurn.created_at >= since,
-            )
-            .order_by(ConversationTurn.id.desc())
-            .limit(limit)
+        # Read on every question: prebuilt, one thread hand-off (adapters/db/reader.py).
+        rows = await self._reads.all(
+            _RECENT, {"conversation_id": conversation_id, "since": since, "limit": limit}
         )
-        async with self._sessions() as session:
-            rows = (await session.scalars(stmt)).all()
         return [
             Turn(r.question, r.search_text, r.mode, r.request_id, r.answer) for r in reversed(rows)
         ]
