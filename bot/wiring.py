@@ -23,6 +23,7 @@ from adapters.db.reader import close_reader
 from adapters.db.releases import SqlReleaseStore
 from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
+from adapters.db.writes import close_writes
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.llm import openai_wire
@@ -102,6 +103,7 @@ class Services:
         await self.traces.close()
         if self.telemetry is not None:
             await asyncio.to_thread(self.telemetry.close)
+        close_writes(self.engine)
         close_reader(self.engine)
         await self.engine.dispose()
 

@@ -7,39 +7,50 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import ConversationClaim, Feedback, PostedAnswerRow
+from adapters.db.writes import writes_for
 from core.conversation.leases import Taken
 from core.conversation.types import ConversationRef, PostedAnswer, Vote
 
+_CLAIMS = ConversationClaim.__table__
+_POSTED = PostedAnswerRow.__table__
+
 
 class SqlConversationStore:
+    """The writes on every answer's path (record, take, renew, complete) are plain
+    statements run in one trip each (adapters/db/writes.py), not ORM units of work."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = sessionmaker(engine)
         self._insert = upsert_insert(engine)
+        self._writes = writes_for(engine)
 
     async def record(self, posted: PostedAnswer) -> None:
         where = posted.where
-        async with self._sessions() as session, session.begin():
-            await session.merge(
-                PostedAnswerRow(
-                    request_id=posted.request_id,
-                    platform=where.platform,
-                    tenant_id=where.tenant,
-                    conversation_id=where.conversation,
-                    thread_id=where.thread,
-                    message_id=where.message,
-                    answer_message_id=posted.answer_message,
-                    asker_id=posted.asker_id,
-                    question=posted.question,
-                    extra=dict(where.extra) or None,
-                    created_at=datetime.now(UTC),
-                )
-            )
+        row = {
+            "platform": where.platform,
+            "tenant_id": where.tenant,
+            "conversation_id": where.conversation,
+            "thread_id": where.thread,
+            "message_id": where.message,
+            "answer_message_id": posted.answer_message,
+            "asker_id": posted.asker_id,
+            "question": posted.question,
+            "extra": dict(where.extra) or None,
+            "created_at": datetime.now(UTC),
+        }
+        # Stored or replaced whole under its request id, in one statement.
+        statement = (
+            self._insert(_POSTED)
+            .values(request_id=posted.request_id, **row)
+            .on_conflict_do_update(index_elements=[_POSTED.c.request_id], set_=row)
+        )
+        await self._writes.run(lambda conn: conn.execute(statement))
 
     async def get(self, request_id: str) -> PostedAnswer | None:
         async with self._sessions() as session:
@@ -121,68 +132,66 @@ class SqlConversationStore:
     ) -> Taken | None:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=lease_s)
+        claim = insert(_CLAIMS).values(
+            claim_key=key,
+            claimed_at=now,
+            owner=owner,
+            lease_until=until,
+            attempts=1,
+            payload=dict(payload) if payload is not None else None,
+        )
         try:
-            async with self._sessions() as session, session.begin():
-                session.add(
-                    ConversationClaim(
-                        claim_key=key,
-                        claimed_at=now,
-                        owner=owner,
-                        lease_until=until,
-                        attempts=1,
-                        payload=dict(payload) if payload is not None else None,
-                    )
-                )
+            await self._writes.run(lambda conn: conn.execute(claim))
             return Taken(key, payload, None, 1)
         except IntegrityError:
             pass
         # Taken over only when its lease ran out before it was done (or it is the owner's
         # own, inserted by an attempt whose commit was not acknowledged): one UPDATE, so
         # two replicas taking over at the same moment cannot both succeed.
-        async with self._sessions() as session, session.begin():
-            done = await session.execute(
-                update(ConversationClaim)
-                .where(
-                    ConversationClaim.claim_key == key,
-                    ConversationClaim.completed_at.is_(None),
-                    ConversationClaim.lease_until.is_not(None),
-                    or_(ConversationClaim.lease_until < now, ConversationClaim.owner == owner),
-                )
-                .values(
-                    owner=owner,
-                    lease_until=until,
-                    attempts=ConversationClaim.attempts + 1,
-                )
+        takeover = (
+            update(_CLAIMS)
+            .where(
+                _CLAIMS.c.claim_key == key,
+                _CLAIMS.c.completed_at.is_(None),
+                _CLAIMS.c.lease_until.is_not(None),
+                or_(_CLAIMS.c.lease_until < now, _CLAIMS.c.owner == owner),
             )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+            .values(owner=owner, lease_until=until, attempts=_CLAIMS.c.attempts + 1)
+        )
+        read = select(_CLAIMS.c.payload, _CLAIMS.c.note, _CLAIMS.c.attempts).where(
+            _CLAIMS.c.claim_key == key
+        )
+
+        def take_over(conn: Connection) -> Taken | None:
+            if conn.execute(takeover).rowcount != 1:
                 return None
-            row = await session.get(ConversationClaim, key)
-        assert row is not None
-        return Taken(key, row.payload, row.note, row.attempts)
+            row = conn.execute(read).one()
+            return Taken(key, row.payload, row.note, row.attempts)
+
+        return await self._writes.run(take_over)
 
     async def renew(self, key: str, owner: str, lease_s: float, note: str | None) -> bool:
         values: dict[str, Any] = {"lease_until": datetime.now(UTC) + timedelta(seconds=lease_s)}
         if note is not None:
             values["note"] = note
-        async with self._sessions() as session, session.begin():
-            done = await session.execute(
-                update(ConversationClaim)
-                .where(
-                    ConversationClaim.claim_key == key,
-                    ConversationClaim.owner == owner,
-                    ConversationClaim.completed_at.is_(None),
-                )
-                .values(**values)
+        statement = (
+            update(_CLAIMS)
+            .where(
+                _CLAIMS.c.claim_key == key,
+                _CLAIMS.c.owner == owner,
+                _CLAIMS.c.completed_at.is_(None),
             )
-        return done.rowcount == 1  # type: ignore[attr-defined]
+            .values(**values)
+        )
+        return await self._writes.run(lambda conn: conn.execute(statement).rowcount == 1)
 
     async def complete(self, key: str, owner: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(ConversationClaim)
-                .where(ConversationClaim.claim_key == key, ConversationClaim.owner == owner)
-                .values(completed_at=datetime.now(UTC), payload=None)
-            )
+        statement = (
+            update(_CLAIMS)
+            .where(_CLAIMS.c.claim_key == key, _CLAIMS.c.owner == owner)
+            .values(completed_at=datetime.now(UTC), payload=None)
+        )
+        await self._writes.run(lambda conn: conn.execute(statement))
 
     async def expired(self, prefixes: tuple[str, ...], max_attempts: int, limit: int) -> list[str]:
         if not prefixes:

@@ -20,6 +20,11 @@ _GROUPS_OF_USER = (
     .outerjoin(DirectoryMembership, DirectoryMembership.email == DirectoryUser.email)
     .where(DirectoryUser.email == bindparam("email"))
 )
+_EMAIL_OF_IDENTITY = select(IdentityRow.email).where(
+    IdentityRow.platform == bindparam("platform"),
+    IdentityRow.external_id == bindparam("external"),
+    IdentityRow.tenant_id.in_([bindparam("tenant"), ""]),
+)
 
 
 class SqlDirectory:
@@ -96,14 +101,11 @@ class SqlDirectory:
         external, tenant = identity.external_id, identity.tenant_id
         if identity.platform == "teams":
             external, tenant = external.lower(), tenant.lower()
-        async with self._sessions() as session:
-            email = await session.scalar(
-                select(IdentityRow.email).where(
-                    IdentityRow.platform == identity.platform,
-                    IdentityRow.external_id == external,
-                    IdentityRow.tenant_id.in_([tenant, ""]),
-                )
-            )
+        # Every chat question starts here too: prebuilt, one thread hand-off.
+        email = await self._reads.scalar(
+            _EMAIL_OF_IDENTITY,
+            {"platform": identity.platform, "external": external, "tenant": tenant},
+        )
         if email is None:
             return unknown()
         return await self.resolve_email(email)

@@ -39,6 +39,11 @@ class RowReader:
                 return (await conn.execute(statement, params)).all()
         return await asyncio.to_thread(self._all_sync, self._sync, statement, params)
 
+    @property
+    def sync_engine(self) -> Engine | None:
+        """The plain sqlite3 engine (SQLite files only), also used for writes (writes.py)."""
+        return self._sync
+
     def dispose(self) -> None:
         """Close the SQLite file connections (the engine's own pool is disposed with it)."""
         if self._sync is not None:

@@ -112,6 +112,10 @@ class SlackReply:
 
     @property
     def message_id(self) -> str | None:
+        """The working message; once a stream started, the streamed message (the answer
+        ends there: recorded so before it is shown, it need not be recorded again after)."""
+        if self._stream is not None and self._stream.ts is not None:
+            return self._stream.ts
         return self._working
 
     # --- progress ---------------------------------------------------------------------
