@@ -8,6 +8,7 @@ import fcntl
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ from adapters.db.releases import SqlReleaseStore
 from adapters.db.tickets import DbTicketQueue
 from adapters.db.traces import BufferedTraceWriter
 from adapters.db.writes import close_writes
+from adapters.embeddings.known import KnownVectors
 from adapters.embeddings.litellm_embedder import LiteLLMEmbedder
 from adapters.embeddings.local import LocalMiniLMEmbedder
 from adapters.llm import openai_wire
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # the Slack and Teams adapters are imported only when configu
     from adapters.teams.ports import Transport
     from adapters.teams.setup import TeamsSetup
 
+DEMO_VECTORS = Path(__file__).resolve().parent / "demo" / "vectors.npz"
 _INGEST_LOCK_ID = 0x616E73  # PostgreSQL advisory lock key for ingestion
 
 
@@ -130,8 +133,8 @@ class Services:
 
 def build_embedder(settings: Settings) -> Embedder:
     cfg = settings.embeddings
-    if cfg.model is None:
-        return LocalMiniLMEmbedder(batch_size=cfg.batch_size)
+    if cfg.model is None:  # the demo corpus's passages are not encoded again (known.py)
+        return KnownVectors(LocalMiniLMEmbedder(batch_size=cfg.batch_size), DEMO_VECTORS)
     if cfg.dimension is None:
         raise ConfigError(
             "invalid configuration: embeddings.dimension: required when embeddings.model is set"
