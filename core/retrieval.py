@@ -49,7 +49,8 @@ class RetrievalConfig:
     # dense rank 2 had been pushed to rank 8 by two passages of the same short document).
     keep_top: int = 3
     # Spell out acronyms of the question the way the readable corpus's headings and titles
-    # do ("R&D" → "R&D (Research and Development)"), for both rankings (core/acronyms.py).
+    # do: "R&D" is embedded as "Research and Development", and the keyword ranking gets
+    # both (core/acronyms.py).
     expand_acronyms: bool = True
 
 
