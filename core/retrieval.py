@@ -43,11 +43,6 @@ class RetrievalConfig:
     # with near-identical passages and crowds out the short one that answers; measured on
     # the Zava library: page recall@5 0.894 → 0.924 (see README, Evaluation).
     max_per_document: int = 2
-    # The first this many fused hits are kept whatever their document; the cap fills the rest
-    # of the top k. A passage both rankings put near the top is what the question asks for,
-    # not a near-repeat (Zava page recall@5 0.939 → 0.955: a one-line page whose passage was
-    # dense rank 2 had been pushed to rank 8 by two passages of the same short document).
-    keep_top: int = 3
     # Spell out acronyms of the question the way the readable corpus's headings and titles
     # do: "R&D" is embedded as "Research and Development", and the keyword ranking gets
     # both (core/acronyms.py).
@@ -245,7 +240,7 @@ class Retriever:
         # filtered before the cut, so the top k stays full.
         eligible = [pid for pid in rrf if pid in chunks and chunks[pid].acl_key in allowed]
         ordered = sorted(eligible, key=lambda pid: (-rrf[pid], pid))
-        best = _diverse(ordered, k, self.config.max_per_document, chunks, self.config.keep_top)
+        best = _diverse(ordered, k, self.config.max_per_document, chunks)
         similarity = {m.passage_id: m.similarity for m in dense.matches}
         missing = [pid for pid in best if pid not in similarity]
         if missing:
@@ -290,22 +285,17 @@ class Retriever:
 
 
 def _diverse(
-    ordered: list[str],
-    k: int,
-    per_document: int,
-    chunks: dict[str, StoredChunk],
-    keep_top: int = 0,
+    ordered: list[str], k: int, per_document: int, chunks: dict[str, StoredChunk]
 ) -> list[str]:
     """The first k of `ordered`, taking at most `per_document` passages of one document
-    before any document's further ones, except that the first `keep_top` are taken as they
-    come (and counted); the top k is always full when there are k."""
+    before any document's further ones; the top k is always full when there are k."""
     if per_document <= 0:
         return ordered[:k]
     first: list[str] = []
     counts: dict[str, int] = {}
-    for rank, pid in enumerate(ordered):
+    for pid in ordered:
         document = chunks[pid].document_id
-        if rank < keep_top or counts.get(document, 0) < per_document:
+        if counts.get(document, 0) < per_document:
             first.append(pid)
             counts[document] = counts.get(document, 0) + 1
             if len(first) == k:

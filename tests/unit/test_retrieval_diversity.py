@@ -23,16 +23,3 @@ def test_the_top_k_stays_full_when_one_document_is_all_there_is() -> None:
 
 def test_no_limit_keeps_the_fused_order() -> None:
     assert _diverse(["a1", "a2", "a3", "b1"], 3, 0, CHUNKS) == ["a1", "a2", "a3"]
-
-
-def test_the_first_fused_hits_are_kept_whatever_their_document() -> None:
-    ordered = ["a1", "a2", "a3", "b1", "c1"]
-    chunks = {**CHUNKS, "c1": chunk("c1", "C")}
-    assert _diverse(ordered, 4, 2, chunks, keep_top=3) == ["a1", "a2", "a3", "b1"]
-    # Past the kept head the cap applies again: a further passage of A waits.
-    assert _diverse([*ordered[:3], "a4", "b1"], 4, 2, {**chunks, "a4": chunk("a4", "A")}, 3) == [
-        "a1",
-        "a2",
-        "a3",
-        "b1",
-    ]
