@@ -115,7 +115,6 @@ class RetrievalSettings(_Section):
     candidates: int = Field(default=20, ge=5, le=1000)
     max_overfetch: int = Field(default=400, ge=10, le=10000)
     max_per_document: int = Field(default=2, ge=0, le=100)  # 0: no limit
-    expand_acronyms: bool = True  # "R&D" also searched as the corpus's headings spell it out
 
 
 class TierSettings(_Section):

@@ -271,7 +271,6 @@ def retrieval_config(r: RetrievalSettings) -> RetrievalConfig:
         candidates=r.candidates,
         max_overfetch=r.max_overfetch,
         max_per_document=r.max_per_document,
-        expand_acronyms=r.expand_acronyms,
     )
 
 

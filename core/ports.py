@@ -77,10 +77,6 @@ class Catalog(Protocol):
 
     async def chunks_for_passages(self, passage_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
 
-    async def headings(self) -> list[tuple[str, str]]:
-        """(ACL key, text) for every distinct heading and document title."""
-        ...
-
     async def lexical_search(
         self, query: str, acl_keys: Collection[str], limit: int
     ) -> list[tuple[str, float]]: ...

@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.acronyms import AcronymIndex, spell_out, with_phrases
 from core.batching import BatchingEncoder, MicroBatcher
 from core.documents import StoredChunk
 from core.ports import Catalog, Embedder, VectorIndex, VectorMatch
@@ -43,10 +42,6 @@ class RetrievalConfig:
     # with near-identical passages and crowds out the short one that answers; measured on
     # the Zava library: page recall@5 0.894 → 0.924 (see README, Evaluation).
     max_per_document: int = 2
-    # Spell out acronyms of the question the way the readable corpus's headings and titles
-    # do: "R&D" is embedded as "Research and Development", and the keyword ranking gets
-    # both (core/acronyms.py).
-    expand_acronyms: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +71,6 @@ class _PermissionView:
     version: int
     acl_sets: dict[str, frozenset[str]]
     counts: dict[str, int]
-    acronyms: AcronymIndex = field(default_factory=AcronymIndex)
 
     def allowed_keys(self, access: Access) -> frozenset[str]:
         return frozenset(k for k, acl in self.acl_sets.items() if access.allows(acl))
@@ -140,19 +134,15 @@ class Retriever:
         started = time.perf_counter()
         view = await self._permission_view()
         allowed = view.allowed_keys(access)
-        expansions = view.acronyms.expansions(query, allowed) if self.config.expand_acronyms else []
-        keywords = with_phrases(query, expansions) if expansions else query
-        if expansions:
-            vector = None  # the caller's vector is the question's as asked
         if vector is None:
-            vector = await self._encoder.encode(spell_out(query, expansions))
+            vector = await self._encoder.encode(query)
         embedded = time.perf_counter()
         pool = max(k, self.config.candidates) if self.config.hybrid else k
         lexical: list[tuple[str, float]] = []
         if self.config.hybrid:  # the two rankings are independent: fetch them together
             (matches, strategy), lexical = await asyncio.gather(
                 self._dense_matches(vector, allowed, pool, view),
-                self._catalog.lexical_search(keywords, allowed, pool),
+                self._catalog.lexical_search(query, allowed, pool),
             )
         else:
             matches, strategy = await self._dense_matches(vector, allowed, pool, view)
@@ -171,7 +161,6 @@ class Retriever:
                 "readable_share": round(view.readable_share(allowed), 4),
                 "dense_candidates": len(dense.matches),
                 "lexical_candidates": len(lexical),
-                **({"expanded": {e.acronym: e.phrase for e in expansions}} if expansions else {}),
                 "embed_ms": round((embedded - started) * 1000, 2),
                 "total_ms": round((time.perf_counter() - started) * 1000, 2),
             },
@@ -274,13 +263,10 @@ class Retriever:
             return view
         async with self._view_lock:
             if self._view is None or self._view.version != version:
-                acl_sets, counts, headings = await asyncio.gather(
-                    self._catalog.acl_sets(),
-                    self._catalog.passage_counts(),
-                    self._catalog.headings(),
+                acl_sets, counts = await asyncio.gather(
+                    self._catalog.acl_sets(), self._catalog.passage_counts()
                 )
-                acronyms = AcronymIndex.build(headings)
-                self._view = _PermissionView(version, acl_sets, counts, acronyms)
+                self._view = _PermissionView(version, acl_sets, counts)
             return self._view
 
 

@@ -6,7 +6,6 @@ Every change that alters what retrieval may return commits in one transaction an
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -31,13 +30,6 @@ _STOPWORDS = frozenset(
         "which who why will with you your"
     ).split()
 )
-
-
-def _is_term(word: str) -> bool:
-    """Worth matching: not a stopword, and not a lone letter ("R&D" reads as "r", "d", which
-    match initials and list markers everywhere); digits stay ("tier 2")."""
-    return word not in _STOPWORDS and (len(word) > 1 or word.isdigit())
-
 
 # Built once: a statement's construction costs as much as running it on a small result.
 _CHUNKS_FOR_PASSAGES = (
@@ -126,21 +118,11 @@ class SqlCatalog:
             for pid, chunk in found.items()
         }
 
-    async def headings(self) -> list[tuple[str, str]]:
-        paths = await self._reads.all(
-            select(Chunk.acl_key, cast(Chunk.heading_path, Text)).distinct()
-        )
-        titles = await self._reads.all(select(Document.acl_key, Document.title).distinct())
-        found: set[tuple[str, str]] = {(key, title) for key, title in titles if title}
-        for key, path in paths:
-            found.update((key, heading) for heading in json.loads(path or "[]") if heading)
-        return sorted(found)
-
     async def lexical_search(
         self, query: str, acl_keys: Collection[str], limit: int
     ) -> list[tuple[str, float]]:
         """Best passages by keyword relevance among those the ACL keys allow."""
-        terms = [t for t in dict.fromkeys(_WORD_RE.findall(query.lower())) if _is_term(t)]
+        terms = [t for t in dict.fromkeys(_WORD_RE.findall(query.lower())) if t not in _STOPWORDS]
         if not terms or not acl_keys:
             return []
         keys = list(acl_keys)

@@ -282,26 +282,6 @@ async def test_another_embedder_on_a_filled_index_asks_for_reindex(
         await rebuilt.close()
 
 
-async def test_acronyms_are_spelled_out_from_readable_headings(
-    services: Services, tmp_path: Path
-) -> None:
-    root = tmp_path / "corpus"
-    (root / "hr").mkdir(parents=True)
-    (root / "hr" / "roles.md").write_text(
-        "# Role library\n\n## Manager of Quality Assurance\n\n"
-        "Needs ten years of experience with audits.\n"
-    )
-    (root / "handbook.md").write_text("# Handbook\n\n## Parking\n\nPark in the blue garage.\n")
-    await services.ingestor.ingest([root], HR_ONLY)
-    assert await services.catalog.headings()
-    as_hr = await services.retriever.search("who can be our QA manager", HR, 5)
-    assert as_hr.trace["expanded"] == {"QA": "Quality Assurance"}
-    assert as_hr.hits[0].chunk.source == "hr/roles.md"
-    # Learnt from a document everyone else may not read: their query stays as asked.
-    as_everyone = await services.retriever.search("who can be our QA manager", EVERYONE, 5)
-    assert "expanded" not in as_everyone.trace
-
-
 @pytest.mark.postgres
 async def test_ingest_and_retrieval_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     from bot.settings import Settings
@@ -316,8 +296,6 @@ async def test_ingest_and_retrieval_on_postgres(postgres_url: str, tmp_path: Pat
         # The keyword ranking runs in PostgreSQL's full-text search here.
         lexical = await services.catalog.lexical_search("paper jam tray", {acl_key(EVERYONE)}, 5)
         assert lexical
-        # Headings for acronym expansion come from PostgreSQL's JSON column as well.
-        assert (acl_key(EVERYONE), "Parking") in await services.catalog.headings()
         assert "hr/salaries.md" not in await sources(services, "engineer salary", EVERYONE)
         assert "hr/salaries.md" in await sources(services, "engineer salary", HR)
         again = await services.ingestor.ingest([root], HR_ONLY)
