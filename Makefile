@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# One pytest worker per core and one more: the end-to-end tests spend much of their time
+# waiting on the processes they start, and a third worker on 2 cores fills those waits
+# (measured: 14 min 27 s with 2 workers, 12 min 51 s with 3).
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -28,7 +32,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n auto --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=25
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/retrieval.py
