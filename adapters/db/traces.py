@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.db.engine import sessionmaker, upsert_insert
 from adapters.db.models import TraceRow
 from core.answering.redaction import mentions_personal_data
+from core.tasks import cancel
 
 log = structlog.get_logger()
 _ANNOTATION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -151,15 +152,9 @@ class BufferedTraceWriter:
         return result.rowcount > 0
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        if self._annotating is not None and not self._annotating.done():
-            self._annotating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._annotating
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._annotating)
+        await cancel(self._task)
+        self._task = None
         if not await self.flush(timeout_s):
             log.error("traces not written, spilled to file", count=len(self._buffer))
             self._spill_out(list(self._buffer))

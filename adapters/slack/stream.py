@@ -45,6 +45,7 @@ from adapters.slack.render import (
 from core.answering.types import NoticeCode
 from core.conversation.messages import AnswerMessage, Progress
 from core.conversation.types import ConversationRef, Turn
+from core.tasks import cancel
 
 if TYPE_CHECKING:
     from adapters.slack.surface import SlackSurface
@@ -239,10 +240,7 @@ class SlackReply:
         return True
 
     async def _stop_status(self) -> None:
-        if self._status_task is not None and not self._status_task.done():
-            self._status_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._status_task
+        await cancel(self._status_task)
 
     # --- the final answer ---------------------------------------------------------------
 

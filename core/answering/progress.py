@@ -27,7 +27,6 @@ raises gets no more steps for that answer; the answer itself is unaffected.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import structlog
 
 from core.answering.notices import notice
 from core.answering.types import Answer, NoticeCode
+from core.tasks import cancel
 
 log = structlog.get_logger()
 
@@ -133,9 +133,7 @@ class ProgressReporter:
             await asyncio.wait_for(asyncio.shield(self._task), DRAIN_TIMEOUT_S)
         except TimeoutError:
             log.warning("progress sink too slow; the final answer goes ahead")
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel(self._task)
 
     def abandon(self) -> None:
         """Stop delivering (an answer cancelled midway leaves no task behind)."""

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from core.conversation.durable import durably
+from core.tasks import cancel
 
 log = structlog.get_logger()
 RETRY_RENEW_S = 0.5  # a renewal the database refused is tried again this soon
@@ -286,11 +287,8 @@ class Sweeper:
             self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def sweep(self) -> int:
         """One round; the number of events taken over."""

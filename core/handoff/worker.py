@@ -12,6 +12,7 @@ import contextlib
 import structlog
 
 from core.handoff.service import Handoffs
+from core.tasks import cancel
 
 log = structlog.get_logger()
 
@@ -28,11 +29,8 @@ class DeliveryWorker:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self._handoffs.wake = lambda: None
         try:
             await self._handoffs.store.release(self._handoffs.owner)
