@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
@@ -136,19 +137,19 @@ async def test_server_errors(server: ModelServer) -> None:
 
 
 async def test_hang_exceeds_client_timeout(server: ModelServer) -> None:
-    server.script("fast", "hang:5")
-    started = time.monotonic()
+    # The hang answers after 30 s, the client gives up after 1 s: a Timeout (not an answer)
+    # shows the client's timeout ended the call. No wall-clock assertion (shared machines).
+    server.script("fast", "hang:30")
     with pytest.raises(litellm.Timeout):
         await ask(server, timeout=1)
-    assert time.monotonic() - started < 2
-    # a hung request does not block others
-    server.script("fast", "hang:5", "delay:50")
-    hung = asyncio.create_task(ask(server, timeout=1))
+    # a hung request does not block others: the next one is answered while it still hangs
+    server.script("fast", "hang:30", "delay:50")
+    hung = asyncio.create_task(ask(server, timeout=30))
     await asyncio.sleep(0.1)
-    started = time.monotonic()
     assert (await ask(server)).choices[0].message.content == EXPECTED
-    assert time.monotonic() - started < 0.8
-    with pytest.raises(litellm.Timeout):
+    assert not hung.done()
+    hung.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
         await hung
 
 
